@@ -1,0 +1,3 @@
+"""Default settings module: everything comes from the environment (see base.py)."""
+
+from config.settings.base import *  # noqa: F403

@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class LoyaltyConfig(AppConfig):
+    name = "loyalty"
+    verbose_name = _("Loyalty programme")
+
+    def ready(self) -> None:
+        from loyalty.roles import roles_sync_after_migrate
+
+        # Permissions are created after migrations run, so the roles are completed then too.
+        post_migrate.connect(roles_sync_after_migrate, dispatch_uid="loyalty.roles_sync")

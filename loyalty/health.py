@@ -1,0 +1,58 @@
+"""Liveness and readiness for the load balancer and the orchestrator."""
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.http import require_GET
+
+
+@require_GET
+def healthz(request):
+    """200 while the process can answer at all."""
+    return JsonResponse({"status": "ok"})
+
+
+def _database_ok() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any driver error means "not ready"
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return None
+
+
+def _broker_ok() -> str | None:
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    try:
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2
+        )
+        client.ping()
+    except Exception as exc:  # any client error means "not ready"
+        return f"{type(exc).__name__}: {exc}"[:200]
+    return None
+
+
+@require_GET
+def readyz(request):
+    """200 when the database and (if configured) the broker answer; else 503 naming which."""
+    checks = {"database": _database_ok(), "broker": _broker_ok()}
+    failed = {name: error for name, error in checks.items() if error}
+    if failed:
+        return JsonResponse(
+            {
+                "type": "urn:loyalty:problem:not_ready",
+                "title": "Service Unavailable",
+                "status": 503,
+                "code": "not_ready",
+                "detail": "Not ready: " + ", ".join(sorted(failed)),
+                "failed": failed,
+            },
+            status=503,
+            content_type="application/problem+json",
+        )
+    return JsonResponse({"status": "ready", "checks": dict.fromkeys(checks, "ok")})

@@ -1,0 +1,114 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.money import DEFAULT_CURRENCY
+
+
+class ProgrammeSettings(models.Model):
+    """Programme-wide settings staff edit in the admin; exactly one row (``pk=1``)."""
+
+    class ExpiryPolicy(models.TextChoices):
+        END_OF_MONTH = "end_of_month", _("End of the month, N months after earning")
+        EXACT = "exact", _("N months after earning, to the day")
+        NEVER = "never", _("Points never expire")
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    point_value = models.DecimalField(
+        _("point value"),
+        max_digits=18,
+        decimal_places=6,
+        default=Decimal("0.01"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("What one point is worth to the bank, used for the points liability."),
+    )
+    currency = models.CharField(_("currency"), max_length=3, default=DEFAULT_CURRENCY)
+    expiry_policy = models.CharField(
+        _("expiry policy"),
+        max_length=16,
+        choices=ExpiryPolicy.choices,
+        default=ExpiryPolicy.END_OF_MONTH,
+    )
+    expiry_months = models.PositiveSmallIntegerField(
+        _("expiry months"),
+        default=24,
+        validators=[MinValueValidator(1)],
+        help_text=_("How many months earned points stay valid."),
+    )
+    expiry_warning_days = models.PositiveSmallIntegerField(
+        _("expiry warning days"),
+        default=30,
+        help_text=_("Members are told this many days before their points expire."),
+    )
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("programme settings")
+        verbose_name_plural = _("programme settings")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="programme_settings_singleton"),
+            models.CheckConstraint(
+                condition=models.Q(point_value__gte=0), name="programme_settings_point_value_gte_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Programme settings"))
+
+
+class AuditLog(models.Model):
+    """Who changed what, when and why. Append-only: the database refuses UPDATE and DELETE."""
+
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("actor"),
+    )
+    actor_label = models.CharField(_("actor label"), max_length=150)
+    action = models.CharField(_("action"), max_length=64, db_index=True)
+    target_type = models.CharField(_("target type"), max_length=64)
+    target_id = models.CharField(_("target id"), max_length=64)
+    before = models.JSONField(_("before"), null=True, blank=True, encoder=DjangoJSONEncoder)
+    after = models.JSONField(_("after"), null=True, blank=True, encoder=DjangoJSONEncoder)
+    reason = models.TextField(_("reason"), blank=True)
+
+    class Meta:
+        verbose_name = _("audit log entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["-occurred_at", "-id"]
+        indexes = [models.Index(fields=["target_type", "target_id"], name="audit_target_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a request made with an ``Idempotency-Key``, per caller and key."""
+
+    caller = models.CharField(max_length=80)
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=512)
+    fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
+        constraints = [
+            models.UniqueConstraint(fields=["caller", "key"], name="idempotency_caller_key_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.caller} {self.key}"

@@ -1,0 +1,62 @@
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.forms.models import model_to_dict
+
+from loyalty.models import AuditLog, ProgrammeSettings
+from loyalty.selectors import programme_settings_get
+
+
+def actor_label_for(actor: Any) -> str:
+    if actor is None:
+        return "system"
+    label = getattr(actor, "audit_label", None)
+    if label:
+        return str(label)
+    return str(getattr(actor, "get_username", lambda: "unknown")())
+
+
+def audit_log_record(
+    *,
+    actor: Any,
+    action: str,
+    target: Any,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+) -> AuditLog:
+    """Append one audit row. Call it inside the transaction of the change it describes,
+    so the change and its record commit or roll back together."""
+    user = actor if isinstance(actor, AbstractBaseUser) else None
+    target_id = getattr(target, "audit_id", None) or getattr(target, "pk", None) or str(target)
+    return AuditLog.objects.create(
+        actor=user,
+        actor_label=actor_label_for(actor),
+        action=action,
+        target_type=target._meta.label_lower if hasattr(target, "_meta") else type(target).__name__,
+        target_id=str(target_id),
+        before=before,
+        after=after,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def programme_settings_update(*, actor: Any, reason: str = "", **changes: Any) -> ProgrammeSettings:
+    """Change programme settings and audit the before and after values."""
+    current = ProgrammeSettings.objects.select_for_update().get(pk=programme_settings_get().pk)
+    before = model_to_dict(current)
+    for field, value in changes.items():
+        setattr(current, field, value)
+    current.full_clean()
+    current.save()
+    audit_log_record(
+        actor=actor,
+        action="programme_settings.update",
+        target=current,
+        before=before,
+        after=model_to_dict(current),
+        reason=reason,
+    )
+    return current

@@ -1,0 +1,34 @@
+import django_filters
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from members.models import Member
+
+
+class MemberFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Member.Status.choices)
+    aum_min = django_filters.NumberFilter(
+        field_name="latest_aum", lookup_expr="gte", label=_("AUM at least")
+    )
+    aum_max = django_filters.NumberFilter(
+        field_name="latest_aum", lookup_expr="lte", label=_("AUM at most")
+    )
+    joined_from = django_filters.DateFilter(field_name="joined_at", lookup_expr="gte")
+    joined_to = django_filters.DateFilter(field_name="joined_at", lookup_expr="lte")
+    city = django_filters.CharFilter()
+    branch_code = django_filters.CharFilter()
+    search = django_filters.CharFilter(
+        method="filter_search", label=_("Customer number, name or email")
+    )
+
+    class Meta:
+        model = Member
+        fields = ["status", "city", "branch_code"]
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(
+            Q(customer_no__iexact=value) | Q(name__icontains=value) | Q(email__iexact=value)
+        )
