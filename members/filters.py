@@ -2,7 +2,7 @@ import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Member
+from members.models import Member, Message
 
 
 class MemberFilter(django_filters.FilterSet):
@@ -32,3 +32,12 @@ class MemberFilter(django_filters.FilterSet):
         return queryset.filter(
             Q(customer_no__iexact=value) | Q(name__icontains=value) | Q(email__iexact=value)
         )
+
+
+class MessageFilter(django_filters.FilterSet):
+    unread = django_filters.BooleanFilter(field_name="read_at", lookup_expr="isnull")
+    kind = django_filters.ChoiceFilter(choices=Message.Kind.choices)
+
+    class Meta:
+        model = Message
+        fields = ["kind"]

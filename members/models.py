@@ -1,3 +1,6 @@
+import uuid
+
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -151,3 +154,56 @@ class AssetSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.as_of}"
+
+
+class Message(models.Model):
+    """An in-app message to a member, also the outbox a delivery task sends through a channel.
+
+    Written in the member's preferred language when created. ``dedupe_key`` makes a message that a
+    retried or re-run job would write twice exist once.
+    """
+
+    class Kind(models.TextChoices):
+        TIER_CHANGE = "tier_change", _("Tier change")
+        POINTS_EXPIRING = "points_expiring", _("Points expiring")
+        POINTS = "points", _("Points")
+        INVITATION = "invitation", _("Invitation")
+        REDEMPTION = "redemption", _("Redemption")
+        GENERAL = "general", _("General")
+
+    class Delivery(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="messages", verbose_name=_("member")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("body"))
+    data = models.JSONField(_("data"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    dedupe_key = models.CharField(_("dedupe key"), max_length=200, unique=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+    delivery = models.CharField(
+        _("delivery"), max_length=8, choices=Delivery.choices, default=Delivery.PENDING
+    )
+    delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("member message")
+        verbose_name_plural = _("member messages")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["member", "-created_at"], name="message_member_created_idx"),
+            models.Index(
+                fields=["created_at"],
+                name="message_pending_idx",
+                condition=models.Q(delivery="pending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.kind} {self.title}"

@@ -3,11 +3,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.forms.models import model_to_dict
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from loyalty.services import audit_log_record
 from members.errors import MemberClosed
-from members.models import AssetSnapshot, Member
+from members.models import AssetSnapshot, Member, Message
 from members.signals import member_closed
 
 MEMBER_FIELDS = (
@@ -178,3 +178,76 @@ def asset_snapshots_store(*, snapshots: list[dict[str, Any]]) -> dict[str, int]:
             batch_size=1000,
         )
     return counts
+
+
+def member_message_send(
+    *,
+    member: Member,
+    kind: str,
+    title: Any,
+    body: Any,
+    dedupe_key: str,
+    data: dict[str, Any] | None = None,
+) -> Message | None:
+    """Write a message to ``member``, once per ``dedupe_key``; ``None`` if it already exists.
+
+    ``title`` and ``body`` may be lazy translations (with ``%(name)s`` placeholders filled from
+    ``data``): they are rendered in the member's preferred language. Delivery through an outside
+    channel happens later (``members.tasks.messages_deliver_task``), after the commit.
+    """
+    data = data or {}
+    with translation.override(member.preferred_language):
+        rendered_title = str(title) % data if data else str(title)
+        rendered_body = str(body) % data if data else str(body)
+    message, created = Message.objects.get_or_create(
+        dedupe_key=dedupe_key,
+        defaults={
+            "member": member,
+            "kind": kind,
+            "title": rendered_title[:200],
+            "body": rendered_body,
+            "data": data,
+        },
+    )
+    return message if created else None
+
+
+def messages_mark_read(*, member: Member, message_ids: list[str]) -> int:
+    return Message.objects.filter(member=member, id__in=message_ids, read_at__isnull=True).update(
+        read_at=timezone.now()
+    )
+
+
+def messages_deliver(*, limit: int = 500) -> int:
+    """Hand pending messages to the channel named by ``MESSAGE_CHANNEL`` and mark them sent.
+
+    Rows are claimed with ``SKIP LOCKED`` so parallel workers never send one message twice. The
+    ``log`` channel (the default) writes each message to the ``members.delivery`` logger, which
+    a log shipper forwards to the bank's push and SMS gateway.
+    """
+    import logging
+
+    from django.conf import settings
+
+    channel = getattr(settings, "MESSAGE_CHANNEL", "log")
+    logger = logging.getLogger("members.delivery")
+    with transaction.atomic():
+        batch = list(
+            Message.objects.select_for_update(skip_locked=True)
+            .filter(delivery=Message.Delivery.PENDING)
+            .select_related("member")
+            .order_by("created_at")[:limit]
+        )
+        for message in batch:
+            logger.info(
+                "deliver channel=%s member=%s kind=%s title=%s",
+                channel,
+                message.member.customer_no,
+                message.kind,
+                message.title,
+            )
+        now = timezone.now()
+        Message.objects.filter(pk__in=[m.pk for m in batch]).update(
+            delivery=Message.Delivery.SENT, delivered_at=now
+        )
+    return len(batch)

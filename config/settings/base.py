@@ -228,3 +228,4 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+MESSAGE_CHANNEL = os.environ.get("MESSAGE_CHANNEL", "log")

@@ -4,7 +4,13 @@ from rest_framework import serializers
 from loyalty.api.batch import BatchItemSerializer
 from loyalty.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
 from loyalty.timeutils import business_today
-from members.models import AssetSnapshot, Member, customer_no_validator, phone_validator
+from members.models import (
+    AssetSnapshot,
+    Member,
+    Message,
+    customer_no_validator,
+    phone_validator,
+)
 
 
 def _not_in_future(value):
@@ -206,3 +212,14 @@ class MemberTokenOutputSerializer(serializers.Serializer):
     access = serializers.CharField()
     refresh = serializers.CharField()
     customer_no = serializers.CharField()
+
+
+class MessageOutputSerializer(serializers.ModelSerializer):
+    read = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = ["id", "kind", "title", "body", "data", "created_at", "read", "read_at"]
+
+    def get_read(self, message) -> bool:
+        return message.read_at is not None

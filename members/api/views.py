@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from loyalty.api.batch import batch_items, batch_validate
 from loyalty.api.permissions import HasRolePermission, IsMember
+from loyalty.errors import NotFound
 from members.api.serializers import (
     AssetSnapshotItemSerializer,
     BatchResultSerializer,
@@ -15,13 +16,14 @@ from members.api.serializers import (
     MemberTokenInputSerializer,
     MemberTokenOutputSerializer,
     MeOutputSerializer,
+    MessageOutputSerializer,
 )
 from members.authentication import member_token_issue
 from members.errors import MemberInactive
-from members.filters import MemberFilter
+from members.filters import MemberFilter, MessageFilter
 from members.models import Member, customer_no_validator
-from members.selectors import member_get, member_list
-from members.services import asset_snapshots_store, member_upsert
+from members.selectors import member_get, member_list, member_messages
+from members.services import asset_snapshots_store, member_upsert, messages_mark_read
 
 
 @extend_schema(tags=["members"])
@@ -174,3 +176,31 @@ class AssetSnapshotIngestApi(APIView):
             },
             status=status.HTTP_202_ACCEPTED,
         )
+
+
+@extend_schema(tags=["me"])
+class MeMessageListApi(generics.ListAPIView):
+    """The signed-in member's messages, newest first; ``?unread=true`` for unread only."""
+
+    permission_classes = [IsMember]
+    serializer_class = MessageOutputSerializer
+    filterset_class = MessageFilter
+    ordering_fields = ["created_at"]
+
+    def get_queryset(self):
+        return member_messages(member=self.request.user.member)
+
+
+@extend_schema(tags=["me"], request=None, responses=MessageOutputSerializer)
+class MeMessageReadApi(APIView):
+    """Mark one of my messages read (another member's message answers 404)."""
+
+    permission_classes = [IsMember]
+
+    def post(self, request, message_id):
+        member = request.user.member
+        messages_mark_read(member=member, message_ids=[message_id])
+        message = member_messages(member=member).filter(id=message_id).first()
+        if message is None:
+            raise NotFound()
+        return Response(MessageOutputSerializer(message).data)
