@@ -5,6 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loyalty.api.batch import batch_items, batch_validate
+from loyalty.api.idempotency import idempotent
 from loyalty.api.permissions import HasRolePermission, IsMember
 from loyalty.errors import NotFound
 from members.api.serializers import (
@@ -128,6 +129,7 @@ class AssetSnapshotIngestApi(APIView):
     permission_classes = [HasRolePermission]
     required_permissions = ("members.add_assetsnapshot",)
 
+    @idempotent()
     def post(self, request):
         items = batch_items(request.data, key="snapshots")
         customer_nos = {
