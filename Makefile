@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-export DJANGO_SETTINGS_MODULE ?= config.settings
+export DJANGO_SETTINGS_MODULE ?= config.settings.default
 
 .PHONY: run install migrate seed test lint typecheck bench worker beat messages clean
 

@@ -4,7 +4,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.default")
 
 app = Celery("loyalty")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -1,3 +1,5 @@
-"""Default settings module: everything comes from the environment (see base.py)."""
+"""Settings modules: ``default`` (everything from the environment) and ``test``.
 
-from config.settings.base import *  # noqa: F403
+This package's ``__init__`` must stay empty of settings: ``test`` sets environment defaults
+before it imports ``default``.
+"""

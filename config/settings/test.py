@@ -6,8 +6,8 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loyalt
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("DEBUG", "1")
 
-from config.settings.base import *  # noqa: F403
-from config.settings.base import CACHES, REST_FRAMEWORK
+from config.settings.default import *  # noqa: F403
+from config.settings.default import CACHES, REST_FRAMEWORK
 
 # Service-level tests run tasks in-process; tests about workers start a real worker on Redis
 # (tests/conftest.py: celery_worker_process) and switch this off.

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
+from rest_framework_simplejwt.exceptions import InvalidToken
 
 from loyalty.errors import LoyaltyError
 
@@ -32,6 +33,8 @@ _DRF_CODES: list[tuple[type[drf.APIException], str]] = [
     (drf.ValidationError, "validation_error"),
     (drf.ParseError, "parse_error"),
     (drf.NotAuthenticated, "not_authenticated"),
+    # An expired or forged JWT: the app should refresh or sign in again.
+    (InvalidToken, "token_not_valid"),
     (drf.AuthenticationFailed, "authentication_failed"),
     (drf.PermissionDenied, "permission_denied"),
     (drf.NotFound, "not_found"),
