@@ -8,6 +8,7 @@ class LoyaltyConfig(AppConfig):
     verbose_name = _("Loyalty programme")
 
     def ready(self) -> None:
+        import loyalty.schema  # noqa: F401 - registers the OpenAPI authentication scheme
         from loyalty.roles import roles_sync_after_migrate
 
         # Permissions are created after migrations run, so the roles are completed then too.

@@ -198,6 +198,12 @@ class AssetSnapshotItemSerializer(BatchItemSerializer):
         return attrs
 
 
+class AssetSnapshotBatchSerializer(serializers.Serializer):
+    """The request body, for the schema: each item is validated alone by the view."""
+
+    snapshots = AssetSnapshotItemSerializer(many=True)
+
+
 class BatchResultSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()

@@ -1,0 +1,95 @@
+"""Health, readiness, the OpenAPI schema and docs, the deploy check, and the demo seed."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from members.models import AssetSnapshot, Member
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_healthz_answers_200(client):
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.django_db
+def test_readyz_answers_200_when_database_and_broker_answer(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+    assert response.json()["checks"] == {"database": "ok", "broker": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_answers_503_naming_the_broker_when_it_is_down(client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["code"] == "not_ready"
+    assert set(body["failed"]) == {"broker"}
+
+
+@pytest.mark.django_db
+def test_schema_describes_the_api_and_docs_use_no_cdn(client):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in [
+        "/api/v1/auth/token/",
+        "/api/v1/auth/member-token/",
+        "/api/v1/me/",
+        "/api/v1/members/",
+        "/api/v1/members/{customer_no}/",
+        "/api/v1/ingest/asset-snapshots/",
+    ]:
+        assert path in paths, path
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    html = docs.content.decode()
+    external = [url for url in re.findall(r'(?:src|href)="([^"]+)"', html) if url.startswith("http")]
+    assert external == []
+
+
+def test_check_deploy_is_clean_with_production_environment():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.default",
+        "DEBUG": "0",
+        "SECRET_KEY": "x9$Lq2!vN7@pR4#tW8^zK1&mB5*hJ3(dF6)sG0_aQ-yE+uC=oI",
+        "ALLOWED_HOSTS": "loyalty.bank.example",
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/loyalty",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key():
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.default", "DEBUG": "0",
+           "ALLOWED_HOSTS": "loyalty.bank.example"}
+    env.pop("SECRET_KEY", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+@pytest.mark.django_db
+def test_seed_demo_twice_duplicates_nothing(capsys):
+    call_command("seed_demo", members=40, months=3)
+    counts = (Member.objects.count(), AssetSnapshot.objects.count())
+    out = capsys.readouterr().out
+    assert "integration" in out and "-demo-2026" in out
+    call_command("seed_demo", members=40, months=3)
+    assert (Member.objects.count(), AssetSnapshot.objects.count()) == counts == (40, 120)

@@ -1,0 +1,136 @@
+"""POST /api/v1/ingest/asset-snapshots/: per-item results, upsert, nothing half-written."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from members.models import AssetSnapshot
+from tests.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/ingest/asset-snapshots/"
+
+
+def _item(customer_no="S1", as_of="2026-09-30", **amounts):
+    return {"customer_no": customer_no, "as_of": as_of, **amounts}
+
+
+def test_valid_items_are_stored_with_derived_aum(integration_api):
+    MemberFactory(customer_no="S1")
+    response = integration_api.post(
+        URL,
+        {"snapshots": [_item(deposits="1000.50", wealth="2000", funds=300, insurance="0.5", loans="99", contribution="-12.30")]},
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    assert response.json() == {"accepted": 1, "duplicates": 0, "created": 1, "updated": 0, "rejected": []}
+    snapshot = AssetSnapshot.objects.get()
+    assert snapshot.aum == Decimal("3301.00")
+    assert snapshot.loans == Decimal("99.00")
+    assert snapshot.contribution == Decimal("-12.30")
+
+
+def test_each_invalid_item_is_rejected_with_its_reasons_and_the_valid_ones_stored(integration_api):
+    MemberFactory(customer_no="S1")
+    tomorrow = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    items = [
+        _item(deposits="10"),  # 0 valid
+        _item(customer_no="GHOST"),  # 1 unknown member
+        _item(as_of=tomorrow),  # 2 future date
+        _item(as_of="2026-08-31", deposits="-5"),  # 3 negative balance
+        _item(as_of="2026-07-31", wealth="1.234"),  # 4 more than two decimals
+        "not an object",  # 5
+        _item(as_of="not-a-date", funds="abc"),  # 6 two errors
+        _item(as_of="2026-06-30", deposits="12345678901234567.00"),  # 7 too many digits
+    ]
+    response = integration_api.post(URL, {"snapshots": items}, format="json")
+    assert response.status_code == 202
+    body = response.json()
+    assert body["accepted"] == 1
+    rejected = {row["index"]: {(e["field"], e["code"]) for e in row["errors"]} for row in body["rejected"]}
+    assert rejected == {
+        1: {("customer_no", "unknown_customer")},
+        2: {("as_of", "future_date")},
+        3: {("deposits", "min_value")},
+        4: {("wealth", "max_decimal_places")},
+        5: {(None, "invalid")},
+        6: {("as_of", "invalid"), ("funds", "invalid")},
+        7: {("deposits", "max_digits")},
+    }
+    assert all(e["detail"] for row in body["rejected"] for e in row["errors"])
+    assert AssetSnapshot.objects.count() == 1
+
+
+def test_a_resent_snapshot_updates_rather_than_duplicates(integration_api):
+    MemberFactory(customer_no="S1")
+    integration_api.post(URL, {"snapshots": [_item(deposits="100")]}, format="json")
+    same = integration_api.post(URL, {"snapshots": [_item(deposits="100")]}, format="json").json()
+    assert (same["accepted"], same["duplicates"]) == (0, 1)
+    changed = integration_api.post(URL, {"snapshots": [_item(deposits="250")]}, format="json").json()
+    assert (changed["accepted"], changed["updated"]) == (1, 1)
+    snapshot = AssetSnapshot.objects.get()
+    assert snapshot.deposits == Decimal("250.00")
+    assert snapshot.aum == Decimal("250.00")
+
+
+def test_the_same_member_and_date_twice_in_one_batch_keeps_the_first(integration_api):
+    MemberFactory(customer_no="S1")
+    body = integration_api.post(
+        URL, {"snapshots": [_item(deposits="1"), _item(deposits="2")]}, format="json"
+    ).json()
+    assert body["accepted"] == 1
+    assert body["rejected"][0]["index"] == 1
+    assert body["rejected"][0]["errors"][0]["code"] == "duplicate_in_batch"
+    assert AssetSnapshot.objects.get().deposits == Decimal("1.00")
+
+
+@pytest.mark.parametrize(
+    ("payload", "content_type", "status", "code"),
+    [
+        ('{"snapshots": [', "application/json", 400, "parse_error"),
+        ('{"snapshots": [{"customer_no": "S1", "as_of": "2026-09-30", "deposits": NaN}]}', "application/json", 400, "parse_error"),
+        ("customer_no=S1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        ("<snapshots/>", "application/xml", 415, "unsupported_media_type"),
+        ('{"snapshot": []}', "application/json", 400, "validation_error"),
+        ('{"snapshots": {"customer_no": "S1"}}', "application/json", 400, "validation_error"),
+        ('{"snapshots": []}', "application/json", 400, "validation_error"),
+        ("[1, 2]", "application/json", 400, "validation_error"),
+    ],
+)
+def test_a_malformed_request_answers_a_problem_and_stores_nothing(
+    integration_api, payload, content_type, status, code
+):
+    MemberFactory(customer_no="S1")
+    response = integration_api.post(URL, payload, content_type=content_type)
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["code"] == code
+    assert AssetSnapshot.objects.count() == 0
+
+
+def test_an_oversized_batch_answers_413_and_stores_nothing(integration_api):
+    MemberFactory(customer_no="S1")
+    items = [_item(as_of=(dt.date(2020, 1, 1) + dt.timedelta(days=i)).isoformat()) for i in range(1001)]
+    response = integration_api.post(URL, {"snapshots": items}, format="json")
+    assert response.status_code == 413
+    assert response.json()["code"] == "batch_too_large"
+    assert AssetSnapshot.objects.count() == 0
+
+
+def test_a_full_batch_of_1000_is_accepted(integration_api):
+    MemberFactory(customer_no="S1")
+    items = [_item(as_of=(dt.date(2020, 1, 1) + dt.timedelta(days=i)).isoformat()) for i in range(1000)]
+    body = integration_api.post(URL, {"snapshots": items}, format="json").json()
+    assert body["accepted"] == 1000
+    assert AssetSnapshot.objects.count() == 1000
+
+
+def test_a_body_over_the_upload_limit_answers_413(integration_api, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    MemberFactory(customer_no="S1")
+    items = [_item(as_of="2026-09-30", deposits="1")] * 50
+    response = integration_api.post(URL, {"snapshots": items}, format="json")
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    assert AssetSnapshot.objects.count() == 0
