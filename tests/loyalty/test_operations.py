@@ -52,7 +52,9 @@ def test_schema_describes_the_api_and_docs_use_no_cdn(client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     html = docs.content.decode()
-    external = [url for url in re.findall(r'(?:src|href)="([^"]+)"', html) if url.startswith("http")]
+    external = [
+        url for url in re.findall(r'(?:src|href)="([^"]+)"', html) if url.startswith("http")
+    ]
     assert external == []
 
 
@@ -68,18 +70,32 @@ def test_check_deploy_is_clean_with_production_environment():
     }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key():
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.default", "DEBUG": "0",
-           "ALLOWED_HOSTS": "loyalty.bank.example"}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.default",
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "loyalty.bank.example",
+    }
     env.pop("SECRET_KEY", None)
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
-        capture_output=True, text=True, timeout=120, check=False,
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
@@ -90,6 +106,7 @@ def test_seed_demo_twice_duplicates_nothing(capsys):
     call_command("seed_demo", members=40, months=3)
     counts = (Member.objects.count(), AssetSnapshot.objects.count())
     out = capsys.readouterr().out
-    assert "integration" in out and "-demo-2026" in out
+    assert "integration" in out
+    assert "-demo-2026" in out
     call_command("seed_demo", members=40, months=3)
     assert (Member.objects.count(), AssetSnapshot.objects.count()) == counts == (40, 120)

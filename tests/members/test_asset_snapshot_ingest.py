@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from loyalty.timeutils import business_today
 from members.models import AssetSnapshot
 from tests.factories import MemberFactory
 
@@ -20,11 +21,28 @@ def test_valid_items_are_stored_with_derived_aum(integration_api):
     MemberFactory(customer_no="S1")
     response = integration_api.post(
         URL,
-        {"snapshots": [_item(deposits="1000.50", wealth="2000", funds=300, insurance="0.5", loans="99", contribution="-12.30")]},
+        {
+            "snapshots": [
+                _item(
+                    deposits="1000.50",
+                    wealth="2000",
+                    funds=300,
+                    insurance="0.5",
+                    loans="99",
+                    contribution="-12.30",
+                )
+            ]
+        },
         format="json",
     )
     assert response.status_code == 202, response.content
-    assert response.json() == {"accepted": 1, "duplicates": 0, "created": 1, "updated": 0, "rejected": []}
+    assert response.json() == {
+        "accepted": 1,
+        "duplicates": 0,
+        "created": 1,
+        "updated": 0,
+        "rejected": [],
+    }
     snapshot = AssetSnapshot.objects.get()
     assert snapshot.aum == Decimal("3301.00")
     assert snapshot.loans == Decimal("99.00")
@@ -33,7 +51,7 @@ def test_valid_items_are_stored_with_derived_aum(integration_api):
 
 def test_each_invalid_item_is_rejected_with_its_reasons_and_the_valid_ones_stored(integration_api):
     MemberFactory(customer_no="S1")
-    tomorrow = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    tomorrow = (business_today() + dt.timedelta(days=1)).isoformat()
     items = [
         _item(deposits="10"),  # 0 valid
         _item(customer_no="GHOST"),  # 1 unknown member
@@ -48,7 +66,9 @@ def test_each_invalid_item_is_rejected_with_its_reasons_and_the_valid_ones_store
     assert response.status_code == 202
     body = response.json()
     assert body["accepted"] == 1
-    rejected = {row["index"]: {(e["field"], e["code"]) for e in row["errors"]} for row in body["rejected"]}
+    rejected = {
+        row["index"]: {(e["field"], e["code"]) for e in row["errors"]} for row in body["rejected"]
+    }
     assert rejected == {
         1: {("customer_no", "unknown_customer")},
         2: {("as_of", "future_date")},
@@ -67,7 +87,9 @@ def test_a_resent_snapshot_updates_rather_than_duplicates(integration_api):
     integration_api.post(URL, {"snapshots": [_item(deposits="100")]}, format="json")
     same = integration_api.post(URL, {"snapshots": [_item(deposits="100")]}, format="json").json()
     assert (same["accepted"], same["duplicates"]) == (0, 1)
-    changed = integration_api.post(URL, {"snapshots": [_item(deposits="250")]}, format="json").json()
+    changed = integration_api.post(
+        URL, {"snapshots": [_item(deposits="250")]}, format="json"
+    ).json()
     assert (changed["accepted"], changed["updated"]) == (1, 1)
     snapshot = AssetSnapshot.objects.get()
     assert snapshot.deposits == Decimal("250.00")
@@ -89,7 +111,12 @@ def test_the_same_member_and_date_twice_in_one_batch_keeps_the_first(integration
     ("payload", "content_type", "status", "code"),
     [
         ('{"snapshots": [', "application/json", 400, "parse_error"),
-        ('{"snapshots": [{"customer_no": "S1", "as_of": "2026-09-30", "deposits": NaN}]}', "application/json", 400, "parse_error"),
+        (
+            '{"snapshots": [{"customer_no": "S1", "as_of": "2026-09-30", "deposits": NaN}]}',
+            "application/json",
+            400,
+            "parse_error",
+        ),
         ("customer_no=S1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
         ("<snapshots/>", "application/xml", 415, "unsupported_media_type"),
         ('{"snapshot": []}', "application/json", 400, "validation_error"),
@@ -111,7 +138,9 @@ def test_a_malformed_request_answers_a_problem_and_stores_nothing(
 
 def test_an_oversized_batch_answers_413_and_stores_nothing(integration_api):
     MemberFactory(customer_no="S1")
-    items = [_item(as_of=(dt.date(2020, 1, 1) + dt.timedelta(days=i)).isoformat()) for i in range(1001)]
+    items = [
+        _item(as_of=(dt.date(2020, 1, 1) + dt.timedelta(days=i)).isoformat()) for i in range(1001)
+    ]
     response = integration_api.post(URL, {"snapshots": items}, format="json")
     assert response.status_code == 413
     assert response.json()["code"] == "batch_too_large"
@@ -120,7 +149,9 @@ def test_an_oversized_batch_answers_413_and_stores_nothing(integration_api):
 
 def test_a_full_batch_of_1000_is_accepted(integration_api):
     MemberFactory(customer_no="S1")
-    items = [_item(as_of=(dt.date(2020, 1, 1) + dt.timedelta(days=i)).isoformat()) for i in range(1000)]
+    items = [
+        _item(as_of=(dt.date(2020, 1, 1) + dt.timedelta(days=i)).isoformat()) for i in range(1000)
+    ]
     body = integration_api.post(URL, {"snapshots": items}, format="json").json()
     assert body["accepted"] == 1000
     assert AssetSnapshot.objects.count() == 1000

@@ -54,7 +54,9 @@ def test_create_needs_a_name(integration_api):
         ({"name": None}, "name", "null"),
     ],
 )
-def test_bad_fields_answer_400_with_field_errors_and_write_nothing(integration_api, body, field, code):
+def test_bad_fields_answer_400_with_field_errors_and_write_nothing(
+    integration_api, body, field, code
+):
     response = integration_api.put("/api/v1/members/CRM003/", body, format="json")
     assert response.status_code == 400, response.content
     assert (field, code) in {(e["field"], e["code"]) for e in response.json()["errors"]}
@@ -70,21 +72,39 @@ def test_a_bad_customer_number_in_the_path_is_a_400(integration_api):
 
 def test_status_changes_through_put_are_audited_and_closing_is_final(integration_api):
     integration_api.put("/api/v1/members/CRM004/", {"name": "x"}, format="json")
-    assert integration_api.put("/api/v1/members/CRM004/", {"status": "frozen"}, format="json").json()["status"] == "frozen"
-    assert integration_api.put("/api/v1/members/CRM004/", {"status": "closed"}, format="json").json()["status"] == "closed"
+    assert (
+        integration_api.put("/api/v1/members/CRM004/", {"status": "frozen"}, format="json").json()[
+            "status"
+        ]
+        == "frozen"
+    )
+    assert (
+        integration_api.put("/api/v1/members/CRM004/", {"status": "closed"}, format="json").json()[
+            "status"
+        ]
+        == "closed"
+    )
     reopened = integration_api.put("/api/v1/members/CRM004/", {"status": "active"}, format="json")
     assert reopened.status_code == 409
     assert reopened.json()["code"] == "member_closed"
     assert Member.objects.get().status == "closed"
-    assert list(AuditLog.objects.filter(action__startswith="member.").values_list("action", flat=True).order_by("id")) == [
-        "member.create", "member.freeze", "member.close",
+    assert list(
+        AuditLog.objects.filter(action__startswith="member.")
+        .values_list("action", flat=True)
+        .order_by("id")
+    ) == [
+        "member.create",
+        "member.freeze",
+        "member.close",
     ]
 
 
 def test_staff_detail_shows_masked_phone_and_latest_assets(admin_api):
     member = MemberFactory(phone="13800001111")
     AssetSnapshotFactory(member=member, as_of=dt.date(2026, 8, 31), deposits=Decimal("10"))
-    AssetSnapshotFactory(member=member, as_of=dt.date(2026, 9, 30), deposits=Decimal("20"), wealth=Decimal("5"))
+    AssetSnapshotFactory(
+        member=member, as_of=dt.date(2026, 9, 30), deposits=Decimal("20"), wealth=Decimal("5")
+    )
     body = admin_api.get(f"/api/v1/members/{member.customer_no}/").json()
     assert body["phone"] == "138****1111"
     assert "13800001111" not in str(body)
@@ -107,12 +127,17 @@ def test_list_filters_by_status_aum_joined_and_search(admin_api):
     assert customers("status=frozen") == {frozen.customer_no}
     assert customers("aum_min=500000") == {rich.customer_no}
     assert customers("aum_max=1000") == {poor.customer_no}
-    assert customers("joined_from=2025-01-01&joined_to=2025-12-31") == {poor.customer_no, frozen.customer_no}
+    assert customers("joined_from=2025-01-01&joined_to=2025-12-31") == {
+        poor.customer_no,
+        frozen.customer_no,
+    }
     assert customers("search=wang") == {rich.customer_no}
     assert customers(f"search={poor.customer_no}") == {poor.customer_no}
 
 
-@pytest.mark.parametrize("query", ["status=zombie", "aum_min=lots", "joined_from=yesterday", "page=abc", "page=999"])
+@pytest.mark.parametrize(
+    "query", ["status=zombie", "aum_min=lots", "joined_from=yesterday", "page=abc", "page=999"]
+)
 def test_bad_filters_answer_4xx_problems(admin_api, query):
     MemberFactory()
     response = admin_api.get(f"/api/v1/members/?{query}")
@@ -133,6 +158,10 @@ def test_the_audit_log_refuses_raw_update_and_delete(integration_api):
     from django.db import DatabaseError, transaction
 
     for sql in ("UPDATE loyalty_auditlog SET reason = 'tampered'", "DELETE FROM loyalty_auditlog"):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(sql)
     assert AuditLog.objects.count() == 1
