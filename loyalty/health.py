@@ -24,7 +24,7 @@ def _database_ok() -> str | None:
 
 def _broker_ok() -> str | None:
     if not settings.REDIS_URL:
-        return None
+        return None  # tasks run in-process: there is no broker to wait for
     import redis
 
     try:

@@ -110,3 +110,11 @@ def test_seed_demo_twice_duplicates_nothing(capsys):
     assert "-demo-2026" in out
     call_command("seed_demo", members=40, months=3)
     assert (Member.objects.count(), AssetSnapshot.objects.count()) == counts == (40, 120)
+
+
+@pytest.mark.django_db
+def test_readyz_without_a_broker_configured_is_ready_and_says_so(client, settings):
+    settings.REDIS_URL = ""
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"database": "ok", "broker": "not configured"}
