@@ -58,45 +58,39 @@ def test_schema_describes_the_api_and_docs_use_no_cdn(client):
     assert external == []
 
 
-def test_check_deploy_is_clean_with_production_environment():
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.default",
-        "DEBUG": "0",
-        "SECRET_KEY": "x9$Lq2!vN7@pR4#tW8^zK1&mB5*hJ3(dF6)sG0_aQ-yE+uC=oI",
-        "ALLOWED_HOSTS": "loyalty.bank.example",
-        "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/loyalty",
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-    }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run manage.py in a fresh process under the default (production) settings module."""
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.default", **env}
+    for name in [name for name, value in env.items() if value is None]:
+        environment.pop(name)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env=env,
+        env=environment,
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+    )
+
+
+def test_check_deploy_is_clean_with_production_environment():
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="0",
+        SECRET_KEY="x9$Lq2!vN7@pR4#tW8^zK1&mB5*hJ3(dF6)sG0_aQ-yE+uC=oI",
+        ALLOWED_HOSTS="loyalty.bank.example",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/loyalty",
+        REDIS_URL="redis://127.0.0.1:6379/0",
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key():
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.default",
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": "loyalty.bank.example",
-    }
-    env.pop("SECRET_KEY", None)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = _manage("check", DEBUG="0", ALLOWED_HOSTS="loyalty.bank.example", SECRET_KEY=None)
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
 
