@@ -1,12 +1,20 @@
-"""Liveness and readiness for the load balancer and the orchestrator."""
+"""Liveness and readiness for the load balancer and the orchestrator.
+
+Probes send GET or HEAD. The answer names a failed dependency, never its error text (which can
+carry host names and user names); the error goes to the log.
+"""
+
+import logging
 
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
+
+logger = logging.getLogger(__name__)
 
 
-@require_GET
+@require_safe
 def healthz(request):
     """200 while the process can answer at all."""
     return JsonResponse({"status": "ok"})
@@ -17,8 +25,9 @@ def _database_ok() -> str | None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except Exception as exc:  # any driver error means "not ready"
-        return f"{type(exc).__name__}: {exc}"[:200]
+    except Exception:  # any driver error means "not ready"
+        logger.exception("readyz: database check failed")
+        return "unavailable"
     return None
 
 
@@ -32,12 +41,13 @@ def _broker_ok() -> str | None:
             settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2
         )
         client.ping()
-    except Exception as exc:  # any client error means "not ready"
-        return f"{type(exc).__name__}: {exc}"[:200]
+    except Exception:  # any client error means "not ready"
+        logger.exception("readyz: broker check failed")
+        return "unavailable"
     return None
 
 
-@require_GET
+@require_safe
 def readyz(request):
     """200 when the database and (if configured) the broker answer; else 503 naming which."""
     checks = {"database": _database_ok(), "broker": _broker_ok()}

@@ -28,7 +28,6 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     MARKETING: (
         "rewards.*",
         "events.*",
-        "members.view_member",
         "members.view_tier",
         "members.*segment*",
         "insights.view_*",
@@ -45,7 +44,6 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "events.view_*",
     ),
     APPROVER: (
-        "members.view_member",
         "members.view_tieroverride",
         "members.approve_tieroverride",
         "points.view_adjustment",
@@ -54,7 +52,6 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "points.view_entry",
     ),
     INTEGRATION: (
-        "members.view_member",
         "members.add_member",
         "members.change_member",
         "members.add_assetsnapshot",

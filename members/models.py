@@ -98,13 +98,16 @@ class Member(models.Model):
 
 
 def mask_phone(phone: str) -> str:
-    """``13812345678`` -> ``138****5678``: keep the first three and last four digits."""
+    """``13812345678`` -> ``138****5678``. A mobile number (11 digits or more) keeps its first
+    three and last four digits; a shorter number keeps at most its last quarter, so at least
+    three quarters of any number stay hidden."""
     digits = "".join(ch for ch in phone if ch.isdigit())
     if not digits:
         return ""
-    if len(digits) <= 7:
-        return "*" * (len(digits) - 2) + digits[-2:]
-    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+    if len(digits) >= 11:
+        return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+    keep = len(digits) // 4
+    return "*" * (len(digits) - keep) + (digits[-keep:] if keep else "")
 
 
 class AssetSnapshot(models.Model):

@@ -147,15 +147,17 @@ def asset_snapshots_store(*, snapshots: list[dict[str, Any]]) -> dict[str, int]:
     dates = {as_of for _, as_of in keys}
     now = timezone.now()
     with transaction.atomic():
+        # Rows are locked and written in key order, so overlapping batches never deadlock.
         existing = {
             (row["member_id"], row["as_of"]): row
             for row in AssetSnapshot.objects.select_for_update()
             .filter(member_id__in=member_ids, as_of__in=dates)
+            .order_by("member_id", "as_of")
             .values("member_id", "as_of", *SNAPSHOT_AMOUNTS)
         }
         counts = {"created": 0, "updated": 0, "unchanged": 0}
         rows = []
-        for item in snapshots:
+        for item in sorted(snapshots, key=lambda item: (item["member_id"], item["as_of"])):
             stored = existing.get((item["member_id"], item["as_of"]))
             amounts = {name: Decimal(item.get(name) or 0) for name in SNAPSHOT_AMOUNTS}
             if stored is None:

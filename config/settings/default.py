@@ -36,14 +36,21 @@ def _require(name: str) -> str:
 
 DEBUG = _env_bool("DEBUG", default=True)
 
+LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
 if DEBUG:
     SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-only-insecure-key-do-not-use-in-production"
-    ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+    ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", ",".join(LOCAL_HOSTS))
+    if not os.environ.get("SECRET_KEY") and set(ALLOWED_HOSTS) - set(LOCAL_HOSTS):
+        # Serving real hosts with the public development key would let anyone forge tokens.
+        raise ImproperlyConfigured("SECRET_KEY must be set to serve hosts other than localhost.")
 else:
     SECRET_KEY = _require("SECRET_KEY")
     ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS")
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off.")
+    # Production runs on PostgreSQL with a Redis broker, never on the development fallbacks.
+    _require("DATABASE_URL")
+    _require("REDIS_URL")
 
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -70,6 +77,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -130,14 +138,35 @@ BUSINESS_TIME_ZONE = os.environ.get("BUSINESS_TIME_ZONE", "Asia/Shanghai")
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves the admin's and the API docs' assets from STATIC_ROOT (after collectstatic),
+# so a production process needs no separate static file server.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
-# Caches: Redis when configured, else process memory.
+# Caches: Redis when configured, else process memory. The cache lives in its own Redis database
+# (CACHE_URL, by default the broker's database + 1) so clearing it never drops queued tasks.
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
+
+
+def _next_redis_db(url: str) -> str:
+    base, _, db = url.rpartition("/")
+    if base.count("/") >= 2 and db.isdigit():
+        return f"{base}/{int(db) + 1}"
+    return url.rstrip("/") + "/1"
+
+
+CACHE_URL = os.environ.get("CACHE_URL") or (_next_redis_db(REDIS_URL) if REDIS_URL else "")
+if CACHE_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": CACHE_URL,
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "loyalty"),
         }
     }
@@ -179,6 +208,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"auth": os.environ.get("THROTTLE_AUTH_RATE", "30/minute")},
     "UNAUTHENTICATED_USER": None,
+    # Proxies in front of the app: the client address for throttling is taken this many hops
+    # from the right of X-Forwarded-For, so a client cannot pick its own address.
+    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0" if DEBUG else "1")),
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(

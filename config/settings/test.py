@@ -7,12 +7,12 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("DEBUG", "1")
 
 from config.settings.default import *  # noqa: F403
-from config.settings.default import CACHES, REST_FRAMEWORK
+from config.settings.default import REST_FRAMEWORK
 
-# Service-level tests run tasks in-process; tests about workers start a real worker on Redis
-# (tests/conftest.py: celery_worker_process) and switch this off.
+# Service-level tests run tasks in-process; tests about workers start a real worker on Redis.
 CELERY_TASK_ALWAYS_EAGER = True
-CACHES["default"]["KEY_PREFIX"] = f"loyalty-test-{os.getpid()}"
+# Throttle counters are per test process (xdist workers must not clear each other's).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"auth": "1000/minute"}

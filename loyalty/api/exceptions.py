@@ -45,6 +45,10 @@ _DRF_CODES: list[tuple[type[drf.APIException], str]] = [
 ]
 
 
+# Authentication failures whose own code tells the app what to do next.
+_KEPT_AUTH_CODES = {"member_inactive"}
+
+
 def problem(
     *, status: int, code: str, detail: Any, errors: list[dict] | None = None, **extra: Any
 ) -> dict[str, Any]:
@@ -102,10 +106,16 @@ def _api_exception_problem(exc: drf.APIException) -> tuple[int, dict[str, Any]]:
         if len(errors) == 1 and errors[0]["field"] is None:
             detail = errors[0]["detail"]
         return status, problem(status=status, code="validation_error", detail=detail, errors=errors)
+    # simplejwt puts its message and code in a dict: {"detail": ..., "code": ...}.
+    detail = exc.detail.get("detail") if isinstance(exc.detail, dict) else exc.detail
+    own_code = exc.detail.get("code") if isinstance(exc.detail, dict) else None
+    if own_code is not None and str(own_code) in _KEPT_AUTH_CODES:
+        code = str(own_code)
     if code is None:
         detail_code = exc.get_codes()
         code = detail_code if isinstance(detail_code, str) else exc.default_code
-    detail = exc.detail if isinstance(exc.detail, str) else exc.default_detail
+    if not isinstance(detail, str):
+        detail = exc.default_detail
     return status, problem(status=status, code=code, detail=detail)
 
 

@@ -97,12 +97,12 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
 
 @pytest.mark.django_db
 def test_seed_demo_twice_duplicates_nothing(capsys):
-    call_command("seed_demo", members=40, months=3)
+    call_command("seed_demo", members=40, months=3, force=True)
     counts = (Member.objects.count(), AssetSnapshot.objects.count())
     out = capsys.readouterr().out
     assert "integration" in out
     assert "-demo-2026" in out
-    call_command("seed_demo", members=40, months=3)
+    call_command("seed_demo", members=40, months=3, force=True)
     assert (Member.objects.count(), AssetSnapshot.objects.count()) == counts == (40, 120)
 
 

@@ -119,3 +119,39 @@ def test_too_many_sign_in_attempts_is_a_429_problem(api):
     finally:
         api_settings.reload()
         SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "code"),
+    [
+        (b'{"name": "x"}', "application/json; charset=zlib_codec", "parse_error"),
+        # Django ignores a charset it does not know and reads UTF-8: the fields are then missing.
+        (b'{"name": "x"}', "application/json; charset=no-such-charset", "validation_error"),
+        (b"[" * 100_000, "application/json", "parse_error"),
+        (b'{"name": "\xff\xfe"}', "application/json", "parse_error"),
+    ],
+)
+def test_hostile_bodies_answer_400_not_500(api, body, content_type, code):
+    response = api.post("/api/v1/auth/token/", body, content_type=content_type)
+    _problem(response, 400, code)
+
+
+def test_parse_error_detail_is_translated(api):
+    response = api.post(
+        "/api/v1/auth/token/",
+        b"{oops",
+        content_type="application/json",
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+    body = _problem(response, 400, "parse_error")
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in body["detail"])
+
+
+def test_refresh_token_of_a_deleted_user_answers_401(api):
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    user = UserFactory(username="gone")
+    refresh = str(RefreshToken.for_user(user))
+    user.delete()
+    response = api.post("/api/v1/auth/token/refresh/", {"refresh": refresh}, format="json")
+    _problem(response, 401, "token_not_valid")

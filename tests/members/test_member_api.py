@@ -165,3 +165,19 @@ def test_the_audit_log_refuses_raw_update_and_delete(integration_api):
         ):
             cursor.execute(sql)
     assert AuditLog.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("phone", "masked"),
+    [
+        ("13812345678", "138****5678"),
+        ("+86 138 1234 5678", "861******5678"),
+        ("62345678", "******78"),
+        ("021-6234567", "********67"),
+        ("", ""),
+    ],
+)
+def test_phone_masking_hides_most_of_any_number(phone, masked):
+    from members.models import mask_phone
+
+    assert mask_phone(phone) == masked

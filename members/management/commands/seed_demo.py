@@ -9,8 +9,9 @@ import datetime as dt
 import random
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from tqdm import tqdm
 
@@ -87,8 +88,18 @@ class Command(BaseCommand):
         parser.add_argument(
             "--seed", type=int, default=20261128, help="Random seed (deterministic data)."
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Seed even with DEBUG off (creates accounts with published passwords).",
+        )
 
-    def handle(self, *args, members: int, months: int, seed: int, **options):
+    def handle(self, *args, members: int, months: int, seed: int, force: bool = False, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "seed_demo creates accounts with published passwords; it refuses to run with "
+                "DEBUG off. Pass --force if this really is a demo system."
+            )
         if members < 0 or months < 0:
             self.stderr.write(self.style.ERROR("--members and --months must not be negative."))
             raise SystemExit(2)
