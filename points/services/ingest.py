@@ -1,0 +1,176 @@
+"""The inbox: every way in stores transactions here first, once per ``(source, external_id)``.
+
+Storing is ``INSERT ... ON CONFLICT DO NOTHING``: a transaction re-sent any number of times, by
+any route, concurrently or not, is one row; the consumer is enqueued only after the commit, so it
+never looks for rows that are not there yet. Points are credited later by the consumer
+(:mod:`points.services.consumer`); the sweeper re-enqueues it for rows a lost message left behind.
+"""
+
+import datetime as dt
+import logging
+import math
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from loyalty.services import audit_log_record
+from points.models import Transaction
+
+logger = logging.getLogger(__name__)
+
+_COLUMNS = (
+    "source",
+    "external_id",
+    "member_id",
+    "type",
+    "amount",
+    "currency",
+    "occurred_at",
+    "channel",
+    "merchant_category",
+    "reverses",
+    "via",
+    "received_at",
+    "status",
+    "status_reason",
+    "points",
+)
+_CHUNK = 500
+
+
+def consumer_enqueue(*, count: int = 1) -> None:
+    """Ask the workers to process the inbox (``count`` consumer tasks, each claims its own rows).
+
+    Call only after a commit (``transaction.on_commit``): a consumer started before would not
+    see the rows.
+    """
+    from points.tasks import transactions_process_task
+
+    for _ in range(max(1, count)):
+        transactions_process_task.delay()
+
+
+def _row(item: dict[str, Any], *, via: str, now: dt.datetime) -> list[Any]:
+    ops = connection.ops
+    return [
+        item.get("source") or "core",
+        item["external_id"],
+        item["member_id"],
+        item["type"],
+        ops.adapt_decimalfield_value(item["amount"], 18, 2),
+        item.get("currency") or "CNY",
+        ops.adapt_datetimefield_value(item["occurred_at"]),
+        item["channel"],
+        item.get("merchant_category") or "",
+        item.get("reverses") or "",
+        via,
+        ops.adapt_datetimefield_value(now),
+        Transaction.Status.PENDING,
+        "",
+        0,
+    ]
+
+
+def transactions_store(*, transactions: list[dict[str, Any]], via: str) -> dict[str, int]:
+    """Store validated transactions (each with ``member_id``) in the inbox, in one database
+    transaction, and enqueue the consumer after it commits.
+
+    Guarantees: a ``(source, external_id)`` already stored (or repeated within the call) is
+    counted as a duplicate and changes nothing. Returns ``{"accepted", "duplicates"}``.
+    """
+    if not transactions:
+        return {"accepted": 0, "duplicates": 0}
+    now = timezone.now()
+    table = connection.ops.quote_name(Transaction._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(name) for name in _COLUMNS)
+    row_placeholder = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    accepted = 0
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            for start in range(0, len(transactions), _CHUNK):
+                chunk = transactions[start : start + _CHUNK]
+                params: list[Any] = []
+                for item in chunk:
+                    params.extend(_row(item, via=via, now=now))
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608 - names are ours
+                    f"{', '.join([row_placeholder] * len(chunk))} "
+                    "ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
+                    params,
+                )
+                accepted += len(cursor.fetchall())
+        if accepted:
+            transaction.on_commit(consumer_enqueue)
+    return {"accepted": accepted, "duplicates": len(transactions) - accepted}
+
+
+def transactions_sweep(*, older_than: dt.timedelta | None = None) -> dict[str, int]:
+    """Re-enqueue the consumer for inbox rows left pending longer than ``older_than`` (a lost
+    broker message, a killed worker), and release parked refunds whose original is now done
+    (it was processed by a concurrent batch that could not see the refund yet).
+
+    Safe to run any time and concurrently: the consumer claims rows with ``SKIP LOCKED``.
+    """
+    if older_than is None:
+        older_than = dt.timedelta(minutes=getattr(settings, "POINTS_SWEEP_AFTER_MINUTES", 5))
+    done = [Transaction.Status.PROCESSED, Transaction.Status.SKIPPED, Transaction.Status.FAILED]
+    original_done = Transaction.objects.filter(
+        source=OuterRef("source"), external_id=OuterRef("reverses"), status__in=done
+    )
+    with transaction.atomic():
+        released = (
+            Transaction.objects.filter(status=Transaction.Status.PARKED)
+            .filter(Exists(original_done))
+            .update(status=Transaction.Status.PENDING, status_reason="")
+        )
+        stale = Transaction.objects.filter(
+            status=Transaction.Status.PENDING, received_at__lt=timezone.now() - older_than
+        ).count()
+        waiting = stale + released
+        tasks = 0
+        if waiting:
+            per_task = consumer_batch_size() * consumer_max_batches()
+            tasks = min(
+                math.ceil(waiting / per_task), getattr(settings, "POINTS_SWEEP_MAX_TASKS", 8)
+            )
+            transaction.on_commit(lambda: consumer_enqueue(count=tasks))
+    if waiting:
+        logger.info("sweep: %s stale, %s released, %s consumers enqueued", stale, released, tasks)
+    return {"stale": stale, "released": released, "enqueued": tasks}
+
+
+def transactions_retry(*, ids: list[int], actor: Any) -> int:
+    """Put failed, skipped or parked inbox rows back to pending (an operator's retry) and
+    enqueue the consumer. Processed rows are never touched: their points are in the ledger."""
+    with transaction.atomic():
+        rows = list(
+            Transaction.objects.select_for_update()
+            .filter(pk__in=ids)
+            .exclude(status__in=[Transaction.Status.PROCESSED, Transaction.Status.PENDING])
+            .order_by("pk")
+        )
+        for row in rows:
+            audit_log_record(
+                actor=actor,
+                action="points.transaction_retry",
+                target=row,
+                before={"status": row.status, "reason": row.status_reason},
+                after={"status": Transaction.Status.PENDING},
+            )
+        count = Transaction.objects.filter(pk__in=[row.pk for row in rows]).update(
+            status=Transaction.Status.PENDING, status_reason="", processed_at=None
+        )
+        if count:
+            transaction.on_commit(consumer_enqueue)
+    return count
+
+
+def consumer_batch_size() -> int:
+    return int(getattr(settings, "POINTS_CONSUMER_BATCH_SIZE", 1000))
+
+
+def consumer_max_batches() -> int:
+    return int(getattr(settings, "POINTS_CONSUMER_MAX_BATCHES", 20))
