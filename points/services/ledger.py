@@ -146,6 +146,10 @@ class LedgerBatch:
         )
         for lot in rows:
             self._open_lots[lot.member_id].append(lot)
+        # Lots credited earlier in this batch are not in the database yet.
+        for _entry, lot in self._new_lots:
+            if lot.member_id in self._open_lots and lot.remaining > 0 and lot.member_id in wanted:
+                self._open_lots[lot.member_id].append(lot)
         for member_id in wanted:
             self._open_lots[member_id].sort(key=_lot_order)
 
