@@ -21,18 +21,24 @@ def _balance(member) -> int:
 def test_raw_sql_update_of_an_entry_fails():
     member = MemberFactory()
     entry = points_credit(member=member, points=10, idempotency_key="k1")
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE points_entry SET points = 1000 WHERE id = %s", [entry.pk])
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE points_entry SET points = 1000 WHERE id = %s", [entry.pk])
     assert Entry.objects.get(pk=entry.pk).points == 10
 
 
 def test_raw_sql_delete_of_an_entry_fails():
     member = MemberFactory()
     entry = points_credit(member=member, points=10, idempotency_key="k1")
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM points_entry WHERE id = %s", [entry.pk])
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM points_entry WHERE id = %s", [entry.pk])
     assert Entry.objects.filter(pk=entry.pk).exists()
 
 
