@@ -20,3 +20,14 @@ def ingest(items: list[dict], *, via: str = "api", process: bool = True) -> dict
     if process:
         transactions_process_all()
     return counts
+
+
+@pytest.fixture
+def roles_synced(transactional_db):
+    """Role groups for ``transaction=True`` tests: the flush between them empties auth tables
+    and its post_migrate signal carries no ``apps``, so ``roles_sync_after_migrate`` skips."""
+    from django.contrib.auth.models import Group, Permission
+
+    from loyalty.roles import roles_sync
+
+    roles_sync(group_model=Group, permission_model=Permission)

@@ -18,6 +18,8 @@ class Command(BaseCommand):
             for discrepancy in discrepancies:
                 self.stderr.write(discrepancy.describe())
             raise CommandError(
-                f"{len(discrepancies)}+ discrepancies among {checked} accounts", returncode=1
+                f"accounts disagree with their ledger: {len(discrepancies)} shown, "
+                f"{checked} checked",
+                returncode=1,
             )
         self.stdout.write(self.style.SUCCESS(f"{checked} accounts checked: all consistent."))
