@@ -38,8 +38,15 @@ def transactions_ingest_task(transactions: list[dict[str, Any]]) -> dict[str, An
 
 @shared_task(name="points.transactions_process")
 def transactions_process_task(max_batches: int | None = None) -> int:
-    """Consume pending inbox rows, a batch per database transaction (acknowledged late)."""
-    return transactions_process(max_batches=max_batches)
+    """Consume pending inbox rows, a batch per database transaction (acknowledged late).
+
+    A task stops after ``max_batches`` so no message runs for long; if rows are still pending
+    it enqueues its successor, so a backlog drains without waiting for the sweeper.
+    """
+    processed = transactions_process(max_batches=max_batches)
+    if processed and Transaction.objects.filter(status=Transaction.Status.PENDING).exists():
+        transactions_process_task.delay(max_batches=max_batches)
+    return processed
 
 
 @shared_task(name="points.transactions_sweep")
