@@ -1,7 +1,7 @@
 """Points API: ingest, the member's points and ledger, the staff ledger, adjustments."""
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -58,6 +58,7 @@ class TransactionIngestApi(APIView):
     permission_classes = [HasRolePermission]
     required_permissions = ("points.add_transaction",)
 
+    @extend_schema_serializer(component_name="TransactionIngestInput")
     class InputSerializer(serializers.Serializer):
         transactions = serializers.ListField(child=serializers.DictField(), max_length=1000)
 
@@ -77,6 +78,7 @@ class MePointsApi(APIView):
 
     permission_classes = [IsMember]
 
+    @extend_schema_serializer(component_name="MePointsOutput")
     class OutputSerializer(serializers.Serializer):
         class ExpiringSerializer(serializers.Serializer):
             date = serializers.DateField()
@@ -105,6 +107,7 @@ class MePointsEntryListApi(generics.ListAPIView):
     """My ledger, newest first (cursor pagination); filters ``kind``, ``from``, ``to``."""
 
     permission_classes = [IsMember]
+    queryset = Entry.objects.none()
     serializer_class = EntryOutputSerializer
     pagination_class = EntryCursorPagination
     filterset_class = EntryFilter
@@ -120,6 +123,7 @@ class MemberPointsEntryListApi(generics.ListAPIView):
 
     permission_classes = [HasRolePermission]
     required_permissions = ("points.view_entry",)
+    queryset = Entry.objects.none()
     serializer_class = EntryOutputSerializer
     pagination_class = EntryCursorPagination
     filterset_class = EntryFilter
@@ -167,6 +171,7 @@ class AdjustmentListCreateApi(generics.ListAPIView):
     ordering_fields = ["created_at"]
     ordering = ["-created_at"]
 
+    @extend_schema_serializer(component_name="AdjustmentRequestInput")
     class InputSerializer(serializers.Serializer):
         customer_no = serializers.CharField(max_length=32)
         points = serializers.IntegerField(min_value=-10_000_000, max_value=10_000_000)
@@ -202,6 +207,7 @@ class _AdjustmentDecisionApi(APIView):
     required_permissions = ("points.approve_adjustment",)
     service = staticmethod(adjustment_approve)
 
+    @extend_schema_serializer(component_name="AdjustmentDecisionInput")
     class InputSerializer(serializers.Serializer):
         note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
