@@ -32,6 +32,7 @@ from points.services.earning import (
 )
 from points.services.ingest import consumer_batch_size, consumer_max_batches
 from points.services.ledger import LedgerBatch, accounts_lock
+from points.services.sql import rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -225,9 +226,7 @@ class _Batch:
             self._guarded(self.reverse, row)
         self.ledger.flush()
         every = self.rows + self.parked
-        Transaction.objects.bulk_update(
-            every, ["status", "status_reason", "points", "processed_at"], batch_size=1000
-        )
+        rows_update(every, ["status", "status_reason", "points", "processed_at"])
 
     def _guarded(self, handler, row: Transaction) -> None:
         try:

@@ -29,6 +29,7 @@ from loyalty.timeutils import business_date
 from members.models import Member
 from points.errors import InsufficientPoints, MemberInactive
 from points.models import Account, Entry, Lot
+from points.services.sql import rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -285,12 +286,11 @@ class LedgerBatch:
         if new_lots:
             Lot.objects.bulk_create(new_lots, batch_size=1000)
         if self._dirty_lots:
-            Lot.objects.bulk_update(list(self._dirty_lots.values()), ["remaining"], batch_size=1000)
+            rows_update(list(self._dirty_lots.values()), ["remaining"])
         if self._touched:
-            Account.objects.bulk_update(
+            rows_update(
                 [self.accounts[member_id] for member_id in sorted(self._touched)],
                 ["balance", "lifetime_earned", "lifetime_redeemed", "updated_at"],
-                batch_size=1000,
             )
         written = self.entries
         self.entries, self._new_lots, self._dirty_lots, self._touched = [], [], {}, set()
