@@ -51,7 +51,9 @@ class _Batch:
         self.parked = parked
         every = rows + parked
         self.member_ids = sorted({row.member_id for row in every})
-        self.members = Member.objects.in_bulk(self.member_ids)
+        self.member_status = dict(
+            Member.objects.filter(pk__in=self.member_ids).values_list("pk", "status")
+        )
         self.accounts = accounts_lock(member_ids=self.member_ids)
         self.ledger = LedgerBatch(accounts=self.accounts, now=self.now)
         self.tiers = member_tier_codes(member_ids=self.member_ids)
@@ -128,9 +130,9 @@ class _Batch:
         if key in self.stored_keys:
             self._finish(row, Status.PROCESSED, "already credited")
             return
-        member = self.members[row.member_id]
-        if member.status != Member.Status.ACTIVE:
-            self._finish(row, Status.SKIPPED, f"member_{member.status}")
+        status = self.member_status[row.member_id]
+        if status != Member.Status.ACTIVE:
+            self._finish(row, Status.SKIPPED, f"member_{status}")
             return
         on = business_date(row.occurred_at)
         rule = earning_rule_select(
@@ -188,7 +190,7 @@ class _Batch:
         if original.reverses or original.member_id != row.member_id:
             self._finish(row, Status.FAILED, "not a transaction of this member to reverse")
             return
-        if self.members[row.member_id].status == Member.Status.CLOSED:
+        if self.member_status[row.member_id] == Member.Status.CLOSED:
             self._finish(row, Status.SKIPPED, "member_closed")
             return
         amount_before, points_before = self.reversed_so_far.get(original_key, (Decimal(0), 0))

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from loyalty.services import audit_log_record
 from points.models import Transaction
+from points.services.sql import raw_cursor
 
 logger = logging.getLogger(__name__)
 
@@ -53,25 +54,73 @@ def consumer_enqueue(*, count: int = 1) -> None:
         transactions_process_task.delay()
 
 
-def _row(item: dict[str, Any], *, via: str, now: dt.datetime) -> list[Any]:
-    ops = connection.ops
-    return [
+_ARRAY_TYPES = {
+    "member_id": "bigint",
+    "amount": "numeric",
+    "occurred_at": "timestamptz",
+    "received_at": "timestamptz",
+    "points": "bigint",
+}
+
+
+def _values(item: dict[str, Any], *, via: str, now: dt.datetime) -> tuple:
+    return (
         item.get("source") or "core",
         item["external_id"],
         item["member_id"],
         item["type"],
-        ops.adapt_decimalfield_value(item["amount"], 18, 2),
+        item["amount"],
         item.get("currency") or "CNY",
-        ops.adapt_datetimefield_value(item["occurred_at"]),
+        item["occurred_at"],
         item["channel"],
         item.get("merchant_category") or "",
         item.get("reverses") or "",
         via,
-        ops.adapt_datetimefield_value(now),
+        now,
         Transaction.Status.PENDING,
         "",
         0,
-    ]
+    )
+
+
+def _insert_postgresql(rows: list[tuple]) -> int:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(name) for name in _COLUMNS)
+    arrays = ", ".join(f"%b::{_ARRAY_TYPES.get(name, 'text')}[]" for name in _COLUMNS)
+    sql = (
+        f"INSERT INTO {quote(Transaction._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT * FROM unnest({arrays}) "
+        "ON CONFLICT (source, external_id) DO NOTHING RETURNING id"
+    )
+    with raw_cursor() as cursor:
+        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        return len(cursor.fetchall())
+
+
+def _insert_portable(rows: list[tuple]) -> int:
+    ops = connection.ops
+    table = ops.quote_name(Transaction._meta.db_table)
+    columns = ", ".join(ops.quote_name(name) for name in _COLUMNS)
+    placeholder = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    accepted = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            params: list[Any] = []
+            for row in chunk:
+                values = list(row)
+                values[4] = ops.adapt_decimalfield_value(values[4], 18, 2)
+                values[6] = ops.adapt_datetimefield_value(values[6])
+                values[11] = ops.adapt_datetimefield_value(values[11])
+                params.extend(values)
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608 - names are ours
+                f"{', '.join([placeholder] * len(chunk))} "
+                "ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
+                params,
+            )
+            accepted += len(cursor.fetchall())
+    return accepted
 
 
 def transactions_store(*, transactions: list[dict[str, Any]], via: str) -> dict[str, int]:
@@ -84,24 +133,12 @@ def transactions_store(*, transactions: list[dict[str, Any]], via: str) -> dict[
     if not transactions:
         return {"accepted": 0, "duplicates": 0}
     now = timezone.now()
-    table = connection.ops.quote_name(Transaction._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(name) for name in _COLUMNS)
-    row_placeholder = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    accepted = 0
+    rows = [_values(item, via=via, now=now) for item in transactions]
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            for start in range(0, len(transactions), _CHUNK):
-                chunk = transactions[start : start + _CHUNK]
-                params: list[Any] = []
-                for item in chunk:
-                    params.extend(_row(item, via=via, now=now))
-                cursor.execute(
-                    f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608 - names are ours
-                    f"{', '.join([row_placeholder] * len(chunk))} "
-                    "ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
-                    params,
-                )
-                accepted += len(cursor.fetchall())
+        if connection.vendor == "postgresql":
+            accepted = _insert_postgresql(rows)
+        else:
+            accepted = _insert_portable(rows)
         if accepted:
             transaction.on_commit(consumer_enqueue)
     return {"accepted": accepted, "duplicates": len(transactions) - accepted}

@@ -29,7 +29,7 @@ from loyalty.timeutils import business_date
 from members.models import Member
 from points.errors import InsufficientPoints, MemberInactive
 from points.models import Account, Entry, Lot
-from points.services.sql import rows_update
+from points.services.sql import rows_insert, rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -278,13 +278,13 @@ class LedgerBatch:
     def flush(self) -> list[Entry]:
         """Write what the batch did: entries, new lots, consumed lots and balances."""
         if self.entries:
-            Entry.objects.bulk_create(self.entries, batch_size=1000)
+            rows_insert(self.entries, key="idempotency_key")
         new_lots = []
         for entry, lot in self._new_lots:
             lot.entry = entry
             new_lots.append(lot)
         if new_lots:
-            Lot.objects.bulk_create(new_lots, batch_size=1000)
+            rows_insert(new_lots, key="entry")
         if self._dirty_lots:
             rows_update(list(self._dirty_lots.values()), ["remaining"])
         if self._touched:
