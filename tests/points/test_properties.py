@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.db.models import Sum
 from django.utils import timezone
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
@@ -210,3 +210,66 @@ def test_ledger_state_machine_keeps_invariants():
     from hypothesis.stateful import run_state_machine_as_test
 
     run_state_machine_as_test(LedgerMachine, settings=machine_settings)
+
+
+_field_values = {
+    "external_id": st.sampled_from(["T1", "T-2.x", "", " T3", "a" * 65, None, 5]),
+    "source": st.sampled_from(["core", "cards", "", "Core", None, "x" * 33]),
+    "customer_no": st.sampled_from(["KNOWN", "UNKNOWN", "", None, 7]),
+    "type": st.sampled_from(["card_spend", "fund_purchase", "lottery", "", None]),
+    "amount": st.one_of(
+        st.sampled_from(["100.00", "0.01", "0", "-1", "1.005", "abc", "1e3", "", None, True]),
+        st.decimals(allow_nan=True, allow_infinity=True, places=3),
+        st.integers(min_value=-5, max_value=10**17),
+    ),
+    "currency": st.sampled_from(["CNY", "USD", "cny", "", None]),
+    "occurred_at": st.sampled_from(
+        [
+            "2026-11-01T10:00:00+08:00",
+            "2026-11-01T02:00:00Z",
+            "2026-11-01T10:00:00",
+            "2099-01-01T00:00:00+00:00",
+            "yesterday",
+            "",
+            None,
+        ]
+    ),
+    "channel": st.sampled_from(["pos", "mobile", "fax", "", None]),
+    "merchant_category": st.sampled_from(["5411", "54111", "ABCD", "", None]),
+    "reverses": st.sampled_from(["T0", "T1", "", None, "bad id"]),
+}
+
+
+_VALID_ITEM = {
+    "external_id": "T1",
+    "customer_no": "KNOWN",
+    "type": "card_spend",
+    "amount": "100.00",
+    "occurred_at": "2026-11-01T10:00:00+08:00",
+    "channel": "pos",
+}
+
+
+@pytest.mark.django_db
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(overrides={}, dropped=set())
+@example(
+    overrides={"amount": 12, "source": "cards", "occurred_at": "2026-11-01T02:00:00Z"},
+    dropped=set(),
+)
+@given(
+    overrides=st.fixed_dictionaries({}, optional=_field_values),
+    dropped=st.sets(st.sampled_from(sorted(_field_values)), max_size=2),
+)
+def test_fast_validation_accepts_nothing_the_serializer_refuses(overrides, dropped):
+    """The ingest fast path, where it accepts an item, yields exactly the serializer's data."""
+    from points.validation import TransactionItemSerializer, _fast_validate
+
+    item = {k: v for k, v in {**_VALID_ITEM, **overrides}.items() if k not in dropped}
+    member_ids = {"KNOWN": 1}
+    fast = _fast_validate(item, member_ids, timezone.now() + dt.timedelta(minutes=5))
+    serializer = TransactionItemSerializer(data=item, context={"member_ids": member_ids})
+    slow = dict(serializer.validated_data) if serializer.is_valid() else None
+    if fast is not None:
+        assert slow == fast
+    event("fast path" if fast is not None else "serializer path")
