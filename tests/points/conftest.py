@@ -88,6 +88,20 @@ class CeleryWorkerProcess:
             start_new_session=True,
         )
 
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until the worker has declared its queue (Redis drops messages to an exchange with no
+        bound queue, so producing earlier could lose the message)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log_tail(200):
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"celery worker not ready:\n{self.log_tail()}")
+
     def kill(self) -> None:
         """SIGKILL the worker and everything it started: no clean shutdown, no ack."""
         import os
@@ -142,6 +156,7 @@ def celery_worker_process(transactional_db, tmp_path):
         )
         worker.start()
         workers.append(worker)
+        worker.wait_ready()
         return worker
 
     start.queue = queue
