@@ -308,10 +308,14 @@ def main() -> None:
         statuses = _post_all(
             port=service.port, token=token, bodies=bodies, threads=args.client_threads
         )
+        posted = time.perf_counter()
         credited = _wait_credited(len(items) + len(singles), timeout=1800)
         single_rate = len(singles) / (credited - started)
         bad = [status for status in statuses if status != 202]
-        _log(f"  non-202 answers: {len(bad)}")
+        _log(
+            f"  accepted in {posted - started:.1f}s ({len(singles) / (posted - started):,.0f}/s),"
+            f" all credited after {credited - started:.1f}s; non-202 answers: {len(bad)}"
+        )
         call_command("reconcile_points")
     finally:
         service.stop()

@@ -90,8 +90,13 @@ class Entry(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    # Indexed by ``points_entry_member_idx`` (member, -id); no separate FK index.
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="points_entries", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="points_entries",
+        verbose_name=_("member"),
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     points = models.BigIntegerField(_("points"))
@@ -100,6 +105,8 @@ class Entry(models.Model):
     reference = models.CharField(
         _("reference"), max_length=200, blank=True, help_text=_("What caused this entry.")
     )
+    # Inbox rows and rules are never deleted once used (PROTECT), so these references need no
+    # index of their own: every index on the ledger is paid on each of its inserts.
     transaction = models.ForeignKey(
         "Transaction",
         on_delete=models.PROTECT,
@@ -107,6 +114,7 @@ class Entry(models.Model):
         blank=True,
         related_name="entries",
         verbose_name=_("transaction"),
+        db_index=False,
     )
     earning_rule = models.ForeignKey(
         "EarningRule",
@@ -115,9 +123,10 @@ class Entry(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("earning rule"),
+        db_index=False,
     )
     earned_on = models.DateField(_("business date"), null=True, blank=True)
-    idempotency_key = models.CharField(_("idempotency key"), max_length=200, unique=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=200)
     rules = models.JSONField(
         _("rules applied"), default=dict, blank=True, encoder=DjangoJSONEncoder
     )
@@ -138,6 +147,10 @@ class Entry(models.Model):
             ),
         ]
         constraints = [
+            # A constraint rather than unique=True: no LIKE index next to the unique one.
+            models.UniqueConstraint(
+                fields=["idempotency_key"], name="points_entry_idempotency_key_uniq"
+            ),
             models.CheckConstraint(
                 condition=(
                     Q(kind__in=["earn", "bonus", "refund"], points__gt=0)
@@ -160,8 +173,13 @@ class Entry(models.Model):
 class Lot(models.Model):
     """Points from one credit, with the date they expire; debits consume lots in expiry order."""
 
+    # Open lots are found through ``points_lot_open_idx``; no separate FK index.
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="points_lots", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="points_lots",
+        verbose_name=_("member"),
+        db_index=False,
     )
     entry = models.OneToOneField(
         Entry, on_delete=models.PROTECT, related_name="lot", verbose_name=_("credit entry")
@@ -217,11 +235,13 @@ class Transaction(models.Model):
     id = models.BigAutoField(primary_key=True)
     source = models.CharField(_("source"), max_length=32, default="core")
     external_id = models.CharField(_("external id"), max_length=64)
+    # Indexed by ``points_tx_member_idx`` (member, -occurred_at); no separate FK index.
     member = models.ForeignKey(
         Member,
         on_delete=models.PROTECT,
         related_name="points_transactions",
         verbose_name=_("member"),
+        db_index=False,
     )
     type = models.CharField(_("type"), max_length=24, choices=TransactionType.choices)
     amount = MoneyField(verbose_name=_("amount"))

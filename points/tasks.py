@@ -12,7 +12,11 @@ from celery import shared_task
 from points.models import Transaction
 from points.services.consumer import transactions_process
 from points.services.expiry import points_expire_due, points_expiry_warn
-from points.services.ingest import transactions_store, transactions_sweep
+from points.services.ingest import (
+    consumer_scheduled_clear,
+    transactions_store,
+    transactions_sweep,
+)
 from points.services.reconciliation import points_reconcile
 from points.validation import transaction_items_validate
 
@@ -43,6 +47,7 @@ def transactions_process_task(max_batches: int | None = None) -> int:
     A task stops after ``max_batches`` so no message runs for long; if rows are still pending
     it enqueues its successor, so a backlog drains without waiting for the sweeper.
     """
+    consumer_scheduled_clear()
     processed = transactions_process(max_batches=max_batches)
     if processed and Transaction.objects.filter(status=Transaction.Status.PENDING).exists():
         transactions_process_task.delay(max_batches=max_batches)

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
@@ -42,16 +43,36 @@ _COLUMNS = (
 _CHUNK = 500
 
 
-def consumer_enqueue(*, count: int = 1) -> None:
+CONSUMER_SCHEDULED_KEY = "points:consumer-scheduled"
+
+
+def consumer_enqueue(*, count: int = 1, coalesce: bool = False) -> None:
     """Ask the workers to process the inbox (``count`` consumer tasks, each claims its own rows).
 
     Call only after a commit (``transaction.on_commit``): a consumer started before would not
-    see the rows.
+    see the rows. With ``coalesce``, no task is sent while one is already queued and not yet
+    started (a marker in the cache, cleared by the task as it starts, before it claims rows), so
+    a stream of small ingests feeds one consumer batch instead of a task per request. Losing
+    the marker or the message costs latency only: the sweeper re-enqueues.
     """
     from points.tasks import transactions_process_task
 
+    if coalesce:
+        try:
+            if not cache.add(CONSUMER_SCHEDULED_KEY, 1, timeout=consumer_coalesce_seconds()):
+                return
+        except Exception:  # the cache is an optimisation; never lose an enqueue to it
+            logger.warning("consumer coalescing unavailable", exc_info=True)
     for _ in range(max(1, count)):
         transactions_process_task.delay()
+
+
+def consumer_scheduled_clear() -> None:
+    """Called by a consumer task as it starts: later ingests must enqueue again."""
+    try:
+        cache.delete(CONSUMER_SCHEDULED_KEY)
+    except Exception:
+        logger.warning("consumer coalescing unavailable", exc_info=True)
 
 
 _ARRAY_TYPES = {
@@ -140,7 +161,9 @@ def transactions_store(*, transactions: list[dict[str, Any]], via: str) -> dict[
         else:
             accepted = _insert_portable(rows)
         if accepted:
-            transaction.on_commit(consumer_enqueue)
+            # Small deliveries share a queued consumer; a full batch gets a consumer of its own.
+            coalesce = accepted < consumer_batch_size()
+            transaction.on_commit(lambda: consumer_enqueue(coalesce=coalesce))
     return {"accepted": accepted, "duplicates": len(transactions) - accepted}
 
 
@@ -207,6 +230,10 @@ def transactions_retry(*, ids: list[int], actor: Any) -> int:
 
 def consumer_batch_size() -> int:
     return int(getattr(settings, "POINTS_CONSUMER_BATCH_SIZE", 1000))
+
+
+def consumer_coalesce_seconds() -> int:
+    return int(getattr(settings, "POINTS_CONSUMER_COALESCE_SECONDS", 10))
 
 
 def consumer_max_batches() -> int:
