@@ -44,8 +44,43 @@ def transaction_entry_key(*, source: str, external_id: str) -> str:
     return f"tx:{source}:{external_id}"
 
 
+_ROW_FIELDS = (
+    "id",
+    "source",
+    "external_id",
+    "member_id",
+    "type",
+    "amount",
+    "currency",
+    "occurred_at",
+    "channel",
+    "merchant_category",
+    "reverses",
+    "status",
+)
+
+
+class _Row:
+    """An inbox row being processed (lighter than a model instance)."""
+
+    __slots__ = (*_ROW_FIELDS, "points", "processed_at", "status_reason")
+
+    def __init__(self, values: tuple) -> None:
+        for name, value in zip(_ROW_FIELDS, values, strict=True):
+            setattr(self, name, value)
+        self.status_reason = ""
+        self.points = 0
+        self.processed_at = None
+
+
+def _claim(queryset, limit: int | None = None) -> list[_Row]:
+    """Lock and load rows no other consumer holds, oldest first."""
+    rows = queryset.select_for_update(skip_locked=True).order_by("id").values_list(*_ROW_FIELDS)
+    return [_Row(values) for values in (rows[:limit] if limit else rows)]
+
+
 class _Batch:
-    def __init__(self, rows: list[Transaction], parked: list[Transaction]) -> None:
+    def __init__(self, rows: list[_Row], parked: list[_Row]) -> None:
         self.now = timezone.now()
         self.rows = rows
         self.parked = parked
@@ -92,7 +127,7 @@ class _Batch:
         self.day_usage[(member_id, rule_id, on)] += points
         self.month_usage[(member_id, rule_id, on.replace(day=1))] += points
 
-    def _load_originals(self, reversals: list[Transaction]) -> None:
+    def _load_originals(self, reversals: list[_Row]) -> None:
         self.originals: dict[tuple[str, str], Transaction] = {}
         self.reversed_so_far: dict[tuple[str, str], tuple[Decimal, int]] = {}
         if not reversals:
@@ -103,7 +138,7 @@ class _Batch:
             condition |= Q(source=source, external_id=external_id)
         for original in Transaction.objects.filter(condition):
             self.originals[(original.source, original.external_id)] = original
-        claimed = [row.pk for row in reversals]
+        claimed = [row.id for row in reversals]
         condition = Q()
         for source, external_id in wanted:
             condition |= Q(source=source, reverses=external_id)
@@ -164,7 +199,7 @@ class _Batch:
                 kind=Entry.Kind.EARN,
                 idempotency_key=key,
                 occurred_at=row.occurred_at,
-                transaction=row,
+                transaction_id=row.id,
                 earning_rule=rule,
                 earned_on=on,
                 rules=earning.explanation,
@@ -212,7 +247,7 @@ class _Batch:
                 kind=Entry.Kind.REVERSE,
                 idempotency_key=key,
                 occurred_at=row.occurred_at,
-                transaction=row,
+                transaction_id=row.id,
                 rules={"reverses": row.reverses, "original_points": original.points},
                 description=f"Reversal of {row.reverses}"[:200],
                 reference=f"{row.source}:{row.reverses}",
@@ -228,7 +263,7 @@ class _Batch:
             self._guarded(self.reverse, row)
         self.ledger.flush()
         every = self.rows + self.parked
-        rows_update(every, ["status", "status_reason", "points", "processed_at"])
+        rows_update(every, ["status", "status_reason", "points", "processed_at"], model=Transaction)
 
     def _guarded(self, handler, row: Transaction) -> None:
         try:
@@ -246,15 +281,11 @@ def transactions_process_batch(*, limit: int | None = None) -> int:
     """
     limit = limit or consumer_batch_size()
     with transaction.atomic():
-        rows = list(
-            Transaction.objects.select_for_update(skip_locked=True)
-            .filter(status=Status.PENDING)
-            .order_by("id")[:limit]
-        )
+        rows = _claim(Transaction.objects.filter(status=Status.PENDING), limit)
         if not rows:
             return 0
         originals = [row for row in rows if not row.reverses]
-        parked: list[Transaction] = []
+        parked: list[_Row] = []
         if originals:
             condition = Q()
             for source in {row.source for row in originals}:
@@ -262,11 +293,7 @@ def transactions_process_batch(*, limit: int | None = None) -> int:
                     source=source,
                     reverses__in=[row.external_id for row in originals if row.source == source],
                 )
-            parked = list(
-                Transaction.objects.select_for_update(skip_locked=True)
-                .filter(condition, status=Status.PARKED)
-                .order_by("id")
-            )
+            parked = _claim(Transaction.objects.filter(condition, status=Status.PARKED))
         batch = _Batch(rows, parked)
         batch.run()
     return len(rows)

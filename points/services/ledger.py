@@ -67,11 +67,48 @@ def lot_expiry_date(*, earned_on: dt.date, settings: ProgrammeSettings) -> dt.da
     return later.replace(day=monthrange(later.year, later.month)[1])
 
 
-def _lot_order(lot: Lot) -> tuple:
+class AccountState:
+    """A locked account row as the ledger works on it (lighter than a model instance)."""
+
+    __slots__ = ("balance", "id", "lifetime_earned", "lifetime_redeemed", "member_id", "updated_at")
+
+    def __init__(self, id, member_id, balance, lifetime_earned, lifetime_redeemed, updated_at):
+        self.id = id
+        self.member_id = member_id
+        self.balance = balance
+        self.lifetime_earned = lifetime_earned
+        self.lifetime_redeemed = lifetime_redeemed
+        self.updated_at = updated_at
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+class LotState:
+    """A lot created in this batch, before it is written."""
+
+    __slots__ = ("earned_on", "entry_id", "expires_on", "id", "member_id", "points", "remaining")
+
+    def __init__(self, *, member_id, points, remaining, earned_on, expires_on) -> None:
+        self.id = None
+        self.entry_id = None
+        self.member_id = member_id
+        self.points = points
+        self.remaining = remaining
+        self.earned_on = earned_on
+        self.expires_on = expires_on
+
+    @property
+    def pk(self) -> int | None:
+        return self.id
+
+
+def _lot_order(lot: Lot | LotState) -> tuple:
     return (lot.expires_on is None, lot.expires_on or dt.date.max, lot.earned_on, lot.pk or 0)
 
 
-def accounts_lock(*, member_ids: list[int] | set[int]) -> dict[int, Account]:
+def accounts_lock(*, member_ids: list[int] | set[int]) -> dict[int, AccountState]:
     """Lock (``SELECT ... FOR UPDATE``, in primary-key order) the accounts of ``member_ids``,
     creating the missing ones. Must run inside a transaction; the locks last until it ends."""
     ids = sorted(set(member_ids))
@@ -83,10 +120,15 @@ def accounts_lock(*, member_ids: list[int] | set[int]) -> dict[int, Account]:
         Account.objects.bulk_create(
             [Account(member_id=member_id) for member_id in missing], ignore_conflicts=True
         )
-    return {
-        account.member_id: account
-        for account in Account.objects.select_for_update().filter(member_id__in=ids).order_by("pk")
-    }
+    rows = (
+        Account.objects.select_for_update()
+        .filter(member_id__in=ids)
+        .order_by("pk")
+        .values_list(
+            "id", "member_id", "balance", "lifetime_earned", "lifetime_redeemed", "updated_at"
+        )
+    )
+    return {row[1]: AccountState(*row) for row in rows}
 
 
 class LedgerBatch:
@@ -96,18 +138,20 @@ class LedgerBatch:
     by debits are updated in one statement; balances likewise.
     """
 
-    def __init__(self, *, accounts: dict[int, Account], now: dt.datetime | None = None) -> None:
+    def __init__(
+        self, *, accounts: dict[int, AccountState], now: dt.datetime | None = None
+    ) -> None:
         self.accounts = accounts
         self.now = now or timezone.now()
         self.settings = programme_settings_get()
         self.entries: list[Entry] = []
-        self._new_lots: list[tuple[Entry, Lot]] = []
-        self._open_lots: dict[int, list[Lot]] = {}
-        self._dirty_lots: dict[int, Lot] = {}
+        self._new_lots: list[tuple[Entry, LotState]] = []
+        self._open_lots: dict[int, list[Lot | LotState]] = {}
+        self._dirty_lots: dict[int, Lot | LotState] = {}
         self._touched: set[int] = set()
         self._keys: set[str] = set()
 
-    def _account(self, member_id: int) -> Account:
+    def _account(self, member_id: int) -> AccountState:
         try:
             return self.accounts[member_id]
         except KeyError:
@@ -186,7 +230,7 @@ class LedgerBatch:
             account.lifetime_earned += points
         else:
             account.lifetime_redeemed = max(0, account.lifetime_redeemed - points)
-        lot = Lot(
+        lot = LotState(
             member_id=member_id,
             points=points,
             remaining=points - min(points, debt),
@@ -254,7 +298,9 @@ class LedgerBatch:
         if left:
             raise LedgerInconsistent(f"lots of member {member_id} are short by {left} points")
 
-    def expire_lot(self, *, lot: Lot, idempotency_key: str, description: str) -> Entry | None:
+    def expire_lot(
+        self, *, lot: Lot | LotState, idempotency_key: str, description: str
+    ) -> Entry | None:
         """Expire what is left of ``lot`` (locked by the caller, or loaded by
         :meth:`lots_load`); ``None`` when nothing is left."""
         self.lots_load(member_ids=[lot.member_id])
@@ -281,16 +327,17 @@ class LedgerBatch:
             rows_insert(self.entries, key="idempotency_key")
         new_lots = []
         for entry, lot in self._new_lots:
-            lot.entry = entry
+            lot.entry_id = entry.pk
             new_lots.append(lot)
         if new_lots:
-            rows_insert(new_lots, key="entry")
+            rows_insert(new_lots, key="entry", model=Lot)
         if self._dirty_lots:
-            rows_update(list(self._dirty_lots.values()), ["remaining"])
+            rows_update(list(self._dirty_lots.values()), ["remaining"], model=Lot)
         if self._touched:
             rows_update(
                 [self.accounts[member_id] for member_id in sorted(self._touched)],
                 ["balance", "lifetime_earned", "lifetime_redeemed", "updated_at"],
+                model=Account,
             )
         written = self.entries
         self.entries, self._new_lots, self._dirty_lots, self._touched = [], [], {}, set()

@@ -10,6 +10,7 @@ arrays travel as parameters, not as quoted SQL text), inside Django's current tr
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connection, models
 
@@ -33,11 +34,14 @@ def raw_cursor():
     return psycopg.Cursor(connection.connection)
 
 
-def rows_update(objects: Sequence[models.Model], fields: list[str]) -> None:
-    """Write ``fields`` of ``objects`` (all of one model, with primary keys) in one statement."""
+def rows_update(
+    objects: Sequence[Any], fields: list[str], *, model: type[models.Model] | None = None
+) -> None:
+    """Write ``fields`` of ``objects`` (rows of ``model``, with primary keys: model instances or
+    plain objects with the same attribute names) in one statement."""
     if not objects:
         return
-    model = type(objects[0])
+    model = model or type(objects[0])
     if connection.vendor != "postgresql":
         model._default_manager.bulk_update(objects, fields, batch_size=1000)
         return
@@ -77,13 +81,16 @@ def _array_type(field: models.Field) -> str:
     return _INSERT_TYPES[field.get_internal_type()]
 
 
-def rows_insert(objects: Sequence[models.Model], *, key: str) -> None:
-    """Insert ``objects`` (one model, auto primary keys) in one statement and set their primary
-    keys, matched back through the unique field ``key``. The ORM's ``bulk_create`` spends most
-    of its time binding one parameter per value; this binds one array per column."""
+def rows_insert(
+    objects: Sequence[Any], *, key: str, model: type[models.Model] | None = None
+) -> None:
+    """Insert ``objects`` (rows of ``model`` with auto primary keys: model instances or plain
+    objects with the same attribute names) in one statement and set their primary keys, matched
+    back through the unique field ``key``. The ORM's ``bulk_create`` spends most of its time
+    binding one parameter per value; this binds one array per column."""
     if not objects:
         return
-    model = type(objects[0])
+    model = model or type(objects[0])
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(objects, batch_size=1000)
         return
@@ -121,6 +128,7 @@ def rows_insert(objects: Sequence[models.Model], *, key: str) -> None:
         ids = {row[1]: row[0] for row in cursor.fetchall()}
     key_attname = meta.get_field(key).attname
     for obj in objects:
-        obj.pk = ids[getattr(obj, key_attname)]
-        obj._state.adding = False
-        obj._state.db = connection.alias
+        setattr(obj, meta.pk.attname, ids[getattr(obj, key_attname)])
+        if isinstance(obj, models.Model):
+            obj._state.adding = False
+            obj._state.db = connection.alias
