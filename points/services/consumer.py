@@ -1,9 +1,11 @@
 """The consumer: turns pending inbox rows into ledger entries, a batch per database transaction.
 
 A batch claims pending rows with ``FOR UPDATE SKIP LOCKED`` (parallel consumers take disjoint
-rows), locks the accounts involved in primary-key order, computes every row's points, writes the
-entries and lots in bulk, updates balances and marks the rows done, then commits. A worker that
-dies mid-batch rolls the whole batch back, leaving the rows pending for the next consumer; each
+rows), locks the accounts involved in primary-key order (skipping, not waiting for, accounts
+another consumer holds: those rows stay pending for a later batch), computes every row's points,
+writes the entries and lots in bulk, updates balances and marks the rows done, then commits.
+A worker that dies mid-batch rolls the whole batch back, leaving the rows pending for the next
+consumer; each
 row's entry also has a unique idempotency key (``tx:<source>:<external_id>``), so no row is
 ever credited twice.
 """
@@ -16,6 +18,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import Conflict
 from loyalty.money import points_for_amount
@@ -82,18 +85,24 @@ def _claim(queryset, limit: int | None = None) -> list[_Row]:
 class _Batch:
     def __init__(self, rows: list[_Row], parked: list[_Row]) -> None:
         self.now = timezone.now()
-        self.rows = rows
-        self.parked = parked
-        every = rows + parked
-        self.member_ids = sorted({row.member_id for row in every})
+        # Accounts another consumer holds are skipped, not waited for: their rows stay pending
+        # (unlocked again at commit) and go into a later batch, in the same order.
+        self.accounts = accounts_lock(
+            member_ids={row.member_id for row in rows + parked}, skip_locked=True
+        )
+        self.rows = [row for row in rows if row.member_id in self.accounts]
+        self.parked = [row for row in parked if row.member_id in self.accounts]
+        every = self.rows + self.parked
+        self.member_ids = sorted(self.accounts)
         self.member_status = dict(
             Member.objects.filter(pk__in=self.member_ids).values_list("pk", "status")
         )
-        self.accounts = accounts_lock(member_ids=self.member_ids)
         self.ledger = LedgerBatch(accounts=self.accounts, now=self.now)
         self.tiers = member_tier_codes(member_ids=self.member_ids)
         self.multipliers = member_points_multipliers(member_ids=self.member_ids)
         self.rules = earning_rules_active()
+        if not every:
+            return
         first_day = min(business_date(row.occurred_at) for row in every)
         self.campaigns = campaigns_active(on_or_after=first_day)
         self.by_key = {(row.source, row.external_id): row for row in every}
@@ -249,13 +258,15 @@ class _Batch:
                 occurred_at=row.occurred_at,
                 transaction_id=row.id,
                 rules={"reverses": row.reverses, "original_points": original.points},
-                description=f"Reversal of {row.reverses}"[:200],
+                description=str(_("Refund of transaction %(id)s") % {"id": row.reverses})[:200],
                 reference=f"{row.source}:{row.reverses}",
             )
         self.reversed_so_far[original_key] = (amount_after, points_before + points)
         self._finish(row, Status.PROCESSED, "" if points else "nothing to reverse", -points)
 
     def run(self) -> None:
+        if not self.rows and not self.parked:
+            return
         for row in self.rows:
             if not row.reverses:
                 self._guarded(self.earn, row)
@@ -303,7 +314,7 @@ def transactions_process(*, max_batches: int | None = None, limit: int | None = 
     """Process batches until the inbox has nothing pending (or ``max_batches`` ran); the number
     of rows processed."""
     total = 0
-    for _ in range(max_batches or consumer_max_batches()):
+    for _batch in range(max_batches or consumer_max_batches()):
         count = transactions_process_batch(limit=limit)
         total += count
         if count == 0:

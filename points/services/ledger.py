@@ -108,9 +108,14 @@ def _lot_order(lot: Lot | LotState) -> tuple:
     return (lot.expires_on is None, lot.expires_on or dt.date.max, lot.earned_on, lot.pk or 0)
 
 
-def accounts_lock(*, member_ids: list[int] | set[int]) -> dict[int, AccountState]:
+def accounts_lock(
+    *, member_ids: list[int] | set[int], skip_locked: bool = False
+) -> dict[int, AccountState]:
     """Lock (``SELECT ... FOR UPDATE``, in primary-key order) the accounts of ``member_ids``,
-    creating the missing ones. Must run inside a transaction; the locks last until it ends."""
+    creating the missing ones. Must run inside a transaction; the locks last until it ends.
+
+    With ``skip_locked``, accounts another transaction holds are left out of the result instead
+    of waited for (the consumer leaves their rows for its next batch)."""
     ids = sorted(set(member_ids))
     if not ids:
         return {}
@@ -121,7 +126,7 @@ def accounts_lock(*, member_ids: list[int] | set[int]) -> dict[int, AccountState
             [Account(member_id=member_id) for member_id in missing], ignore_conflicts=True
         )
     rows = (
-        Account.objects.select_for_update()
+        Account.objects.select_for_update(skip_locked=skip_locked)
         .filter(member_id__in=ids)
         .order_by("pk")
         .values_list(

@@ -129,3 +129,18 @@ def test_reconciliation_detects_a_tampered_balance(capsys):
     assert error.value.returncode == 1
     assert f"member {member.pk}: balance 5000" in capsys.readouterr().err
     assert Account.objects.get(member=member).balance == 5000
+
+
+def test_me_points_lists_points_expiring_within_90_days_per_date(member_client):
+    from loyalty.services import programme_settings_update
+
+    programme_settings_update(actor=None, expiry_policy="exact", expiry_months=1)
+    client = member_client()
+    now = dt.datetime.now(dt.UTC)
+    points_credit(member=client.member, points=30, idempotency_key="a", occurred_at=now)
+    points_credit(member=client.member, points=12, idempotency_key="b", occurred_at=now)
+    points_debit(member=client.member, points=2, idempotency_key="c")
+    expiring = client.get("/api/v1/me/points/").json()["expiring"]
+    assert len(expiring) == 1
+    assert expiring[0]["points"] == 40
+    assert dt.date.fromisoformat(expiring[0]["date"]) > business_today()
