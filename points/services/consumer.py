@@ -5,9 +5,8 @@ rows), locks the accounts involved in primary-key order (skipping, not waiting f
 another consumer holds: those rows stay pending for a later batch), computes every row's points,
 writes the entries and lots in bulk, updates balances and marks the rows done, then commits.
 A worker that dies mid-batch rolls the whole batch back, leaving the rows pending for the next
-consumer; each
-row's entry also has a unique idempotency key (``tx:<source>:<external_id>``), so no row is
-ever credited twice.
+consumer; each row's entry also has a unique idempotency key (``tx:<source>:<external_id>``),
+so no row is ever credited twice.
 """
 
 import datetime as dt
