@@ -50,21 +50,23 @@ def consumer_enqueue(*, count: int = 1, coalesce: bool = False) -> None:
     """Ask the workers to process the inbox (``count`` consumer tasks, each claims its own rows).
 
     Call only after a commit (``transaction.on_commit``): a consumer started before would not
-    see the rows. With ``coalesce``, no task is sent while one is already queued and not yet
-    started (a marker in the cache, cleared by the task as it starts, before it claims rows), so
-    a stream of small ingests feeds one consumer batch instead of a task per request. Losing
-    the marker or the message costs latency only: the sweeper re-enqueues.
+    see the rows. With ``coalesce``, the task starts after a short delay and no other is sent
+    while it waits (a marker in the cache, cleared by the task as it starts, before it claims
+    rows), so a stream of small ingests feeds one consumer batch instead of a task per request.
+    Losing the marker or the message costs latency only: the sweeper re-enqueues.
     """
     from points.tasks import transactions_process_task
 
+    countdown = None
     if coalesce:
         try:
             if not cache.add(CONSUMER_SCHEDULED_KEY, 1, timeout=consumer_coalesce_seconds()):
                 return
+            countdown = getattr(settings, "POINTS_CONSUMER_COALESCE_DELAY", 0.25)
         except Exception:  # the cache is an optimisation; never lose an enqueue to it
             logger.warning("consumer coalescing unavailable", exc_info=True)
     for _ in range(max(1, count)):
-        transactions_process_task.delay()
+        transactions_process_task.apply_async(countdown=countdown)
 
 
 def consumer_scheduled_clear() -> None:
