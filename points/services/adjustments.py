@@ -74,7 +74,7 @@ def adjustment_approve(*, adjustment: Adjustment, actor: Any, note: str = "") ->
     adjustment.decided_by = actor
     adjustment.decided_at = timezone.now()
     adjustment.decision_note = note
-    adjustment.entry = entry
+    adjustment.entry = entry.to_model()
     adjustment.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "entry"])
     audit_log_record(
         actor=actor,

@@ -208,7 +208,7 @@ class _Batch:
                 idempotency_key=key,
                 occurred_at=row.occurred_at,
                 transaction_id=row.id,
-                earning_rule=rule,
+                earning_rule_id=rule.pk,
                 earned_on=on,
                 rules=earning.explanation,
                 description=rule.name[:200],

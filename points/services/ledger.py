@@ -14,6 +14,7 @@ never wait on each other in a cycle). The batch keeps, per account,
 
 import datetime as dt
 import logging
+import uuid
 from calendar import monthrange
 from typing import Any
 
@@ -104,6 +105,38 @@ class LotState:
         return self.id
 
 
+_ENTRY_ATTNAMES = tuple(field.attname for field in Entry._meta.concrete_fields)
+
+
+class EntryState:
+    """An entry written by this batch (lighter than a model instance until someone needs one:
+    :meth:`to_model`)."""
+
+    __slots__ = _ENTRY_ATTNAMES
+
+    def __init__(self, **values: Any) -> None:
+        self.id = None
+        self.public_id = uuid.uuid4()
+        self.description = ""
+        self.reference = ""
+        self.transaction_id = None
+        self.earning_rule_id = None
+        self.earned_on = None
+        self.rules = {}
+        self.expires_on = None
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    @property
+    def pk(self) -> int | None:
+        return self.id
+
+    def to_model(self) -> Entry:
+        entry = Entry(**{name: getattr(self, name) for name in _ENTRY_ATTNAMES})
+        entry._state.adding = self.id is None
+        return entry
+
+
 def _lot_order(lot: Lot | LotState) -> tuple:
     return (lot.expires_on is None, lot.expires_on or dt.date.max, lot.earned_on, lot.pk or 0)
 
@@ -149,8 +182,8 @@ class LedgerBatch:
         self.accounts = accounts
         self.now = now or timezone.now()
         self.settings = programme_settings_get()
-        self.entries: list[Entry] = []
-        self._new_lots: list[tuple[Entry, LotState]] = []
+        self.entries: list[EntryState] = []
+        self._new_lots: list[tuple[EntryState, LotState]] = []
         self._open_lots: dict[int, list[Lot | LotState]] = {}
         self._dirty_lots: dict[int, Lot | LotState] = {}
         self._touched: set[int] = set()
@@ -162,7 +195,7 @@ class LedgerBatch:
         except KeyError:
             raise LedgerInconsistent(f"account of member {member_id} is not locked") from None
 
-    def _entry(self, *, member_id: int, kind: str, points: int, **fields: Any) -> Entry:
+    def _entry(self, *, member_id: int, kind: str, points: int, **fields: Any) -> EntryState:
         key = fields["idempotency_key"]
         if key in self._keys:
             raise Conflict(_("An entry with this idempotency key is already in this batch."))
@@ -171,7 +204,7 @@ class LedgerBatch:
         account.balance += points
         account.updated_at = self.now
         self._touched.add(member_id)
-        entry = Entry(
+        entry = EntryState(
             member_id=member_id,
             kind=kind,
             points=points,
@@ -212,7 +245,7 @@ class LedgerBatch:
         idempotency_key: str,
         occurred_at: dt.datetime | None = None,
         **fields: Any,
-    ) -> Entry:
+    ) -> EntryState:
         """Add ``points`` (> 0). They repay any debt first; the rest forms a lot that expires
         under the programme's policy."""
         if points <= 0 or kind not in CREDIT_KINDS:
@@ -257,7 +290,7 @@ class LedgerBatch:
         idempotency_key: str,
         occurred_at: dt.datetime | None = None,
         **fields: Any,
-    ) -> Entry:
+    ) -> EntryState:
         """Take ``points`` (> 0) from the oldest-expiring lots first.
 
         Raises :class:`InsufficientPoints` when the balance is short, except for a ``reverse``,
@@ -326,10 +359,10 @@ class LedgerBatch:
             reference=f"lot:{cached.pk}",
         )
 
-    def flush(self) -> list[Entry]:
+    def flush(self) -> list[EntryState]:
         """Write what the batch did: entries, new lots, consumed lots and balances."""
         if self.entries:
-            rows_insert(self.entries, key="idempotency_key")
+            rows_insert(self.entries, key="idempotency_key", model=Entry)
         new_lots = []
         for entry, lot in self._new_lots:
             lot.entry_id = entry.pk
@@ -397,7 +430,7 @@ def _single_entry(
             if existing is None:
                 raise
             return existing
-        return entry
+        return entry.to_model()
 
 
 def points_credit(
@@ -488,6 +521,7 @@ def points_forfeit(*, member: Member, actor: Any = None) -> Entry | None:
             reference=f"member:{member.customer_no}",
         )
         batch.flush()
+        entry = entry.to_model()
         audit_log_record(
             actor=actor,
             action="points.forfeit",
