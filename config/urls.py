@@ -7,6 +7,7 @@ from loyalty.health import healthz, readyz
 api_v1 = [
     path("", include("loyalty.api.urls")),
     path("", include("members.api.urls")),
+    path("", include("points.api.urls")),
 ]
 
 urlpatterns = [

@@ -83,13 +83,15 @@ def roles_sync(*, group_model, permission_model) -> None:
 
 
 def roles_sync_after_migrate(sender, apps=None, using="default", **kwargs) -> None:
-    """Runs once per ``migrate`` (and test-database flush), after the last app's permissions."""
+    """Runs once per ``migrate`` or ``flush`` (a flush empties the auth tables and sends
+    post_migrate without ``apps``), after the last app's permissions exist."""
     from django.apps import apps as installed
 
     # post_migrate is sent only for apps that have a models module.
     last = [config for config in installed.get_app_configs() if config.models_module][-1]
-    if apps is None or sender.label != last.label:
+    if sender.label != last.label:
         return
+    apps = apps or installed
     try:
         group_model = apps.get_model("auth", "Group")
         permission_model = apps.get_model("auth", "Permission")

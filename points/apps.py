@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class PointsConfig(AppConfig):
     name = "points"
     verbose_name = _("Points")
+
+    def ready(self) -> None:
+        from members.signals import member_closed
+        from points.services.ledger import member_closed_receiver
+
+        # A closed membership forfeits its balance inside the closing transaction.
+        member_closed.connect(member_closed_receiver, dispatch_uid="points.forfeit_on_close")

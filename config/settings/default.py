@@ -192,6 +192,12 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+
+# Points consumer: inbox rows per database transaction, batches per task, sweeper delay.
+POINTS_CONSUMER_BATCH_SIZE = int(os.environ.get("POINTS_CONSUMER_BATCH_SIZE", "1000"))
+POINTS_CONSUMER_MAX_BATCHES = int(os.environ.get("POINTS_CONSUMER_MAX_BATCHES", "20"))
+POINTS_SWEEP_AFTER_MINUTES = int(os.environ.get("POINTS_SWEEP_AFTER_MINUTES", "5"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["members.authentication.LoyaltyJWTAuthentication"],
@@ -233,6 +239,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Several resources have a "status": give each its own, stable enum name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "MemberStatusEnum": "members.models.Member.Status",
+        "AdjustmentStatusEnum": "points.models.Adjustment.Status",
+        "TransactionStatusEnum": "points.models.Transaction.Status",
+    },
 }
 
 # Request size: a batch of 1,000 items fits well under this; larger bodies answer 413.

@@ -7,10 +7,11 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("DEBUG", "1")
 
 from config.settings.default import *  # noqa: F403
-from config.settings.default import REST_FRAMEWORK
+from config.settings.default import REST_FRAMEWORK, _env_bool
 
-# Service-level tests run tasks in-process; tests about workers start a real worker on Redis.
-CELERY_TASK_ALWAYS_EAGER = True
+# Service-level tests run tasks in-process. A real worker started by a test (the `worker`
+# marker) gets CELERY_TASK_ALWAYS_EAGER=0 in its environment and consumes from Redis.
+CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 # Throttle counters are per test process (xdist workers must not clear each other's).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -200,3 +200,14 @@ def test_member_reads_own_messages(member_client):
     assert [row["id"] for row in listing["results"]] == [str(message.id)]
     assert client.post(f"/api/v1/me/messages/{message.id}/read/").json()["read"] is True
     assert client.get("/api/v1/me/messages/?unread=true").json()["results"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_roles_and_their_permissions_come_back_after_a_database_flush():
+    from django.contrib.auth.models import Group
+    from django.core.management import call_command
+
+    call_command("flush", interactive=False, verbosity=0)
+    groups = {group.name: group.permissions.count() for group in Group.objects.all()}
+    assert set(groups) == set(roles.ROLE_PERMISSIONS)
+    assert all(count > 0 for count in groups.values()), groups

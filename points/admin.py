@@ -1,0 +1,164 @@
+"""Points in the admin: rules and campaigns are configuration; the ledger is read-only; the inbox
+can be filtered and retried; adjustments are requested and decided through the services."""
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.errors import LoyaltyError
+from points.models import Account, Adjustment, Campaign, EarningRule, Entry, Lot, Transaction
+from points.services.adjustments import adjustment_approve, adjustment_reject, adjustment_request
+from points.services.ingest import transactions_retry
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Visible, searchable, never editable: corrections are new entries, not edits."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ["member", "balance", "lifetime_earned", "lifetime_redeemed", "updated_at"]
+    search_fields = ["member__customer_no", "member__name"]
+    list_select_related = ["member"]
+
+
+@admin.register(Entry)
+class EntryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "occurred_at",
+        "member",
+        "kind",
+        "points",
+        "balance_after",
+        "description",
+        "expires_on",
+    ]
+    list_filter = ["kind", "occurred_at"]
+    search_fields = ["member__customer_no", "idempotency_key", "reference", "public_id"]
+    list_select_related = ["member"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+
+
+@admin.register(Lot)
+class LotAdmin(ReadOnlyAdmin):
+    list_display = ["member", "points", "remaining", "earned_on", "expires_on"]
+    list_filter = ["expires_on"]
+    search_fields = ["member__customer_no"]
+    list_select_related = ["member"]
+
+
+@admin.register(Transaction)
+class TransactionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "external_id",
+        "source",
+        "member",
+        "type",
+        "amount",
+        "channel",
+        "occurred_at",
+        "status",
+        "status_reason",
+        "points",
+    ]
+    list_filter = ["status", "type", "channel", "source", "via"]
+    search_fields = ["external_id", "reverses", "member__customer_no"]
+    list_select_related = ["member"]
+    date_hierarchy = "received_at"
+    actions = ["retry"]
+    show_full_result_count = False
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("points.change_transaction")
+
+    @admin.action(description=_("Retry selected transactions"), permissions=["retry"])
+    def retry(self, request, queryset):
+        count = transactions_retry(
+            ids=list(queryset.values_list("pk", flat=True)), actor=request.user
+        )
+        self.message_user(
+            request, _("%(count)s transactions queued again.") % {"count": count}, messages.SUCCESS
+        )
+
+
+@admin.register(EarningRule)
+class EarningRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "name",
+        "active",
+        "priority",
+        "transaction_type",
+        "amount_unit",
+        "points_per_unit",
+        "cap_per_transaction",
+        "cap_per_day",
+        "cap_per_month",
+    ]
+    list_filter = ["active", "transaction_type"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "active", "multiplier", "starts_on", "ends_on"]
+    list_filter = ["active"]
+    search_fields = ["code", "name"]
+    filter_horizontal = ["rules"]
+
+
+@admin.register(Adjustment)
+class AdjustmentAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "member", "points", "status", "requested_by", "decided_by"]
+    list_filter = ["status"]
+    search_fields = ["member__customer_no", "reason"]
+    raw_id_fields = ["member"]
+    fields = ["member", "points", "reason"]
+    actions = ["approve", "reject"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["member", "points", "reason"] if obj else []
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm("points.approve_adjustment")
+
+    def save_model(self, request, obj, form, change):
+        # Requests go through the service (audited); an existing one is never edited.
+        if not change:
+            created = adjustment_request(
+                member=obj.member, points=obj.points, reason=obj.reason, actor=request.user
+            )
+            obj.pk = created.pk
+
+    def _decide(self, request, queryset, service, done):
+        count = 0
+        for adjustment in queryset.order_by("created_at"):
+            try:
+                service(adjustment=adjustment, actor=request.user)
+                count += 1
+            except LoyaltyError as exc:
+                self.message_user(request, f"{adjustment}: {exc}", messages.ERROR)
+        self.message_user(request, done % {"count": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Approve selected adjustments"), permissions=["approve"])
+    def approve(self, request, queryset):
+        self._decide(request, queryset, adjustment_approve, _("%(count)s adjustments approved."))
+
+    @admin.action(description=_("Reject selected adjustments"), permissions=["approve"])
+    def reject(self, request, queryset):
+        self._decide(request, queryset, adjustment_reject, _("%(count)s adjustments rejected."))

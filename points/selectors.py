@@ -1,0 +1,95 @@
+"""Reading points: balances, ledger history, what is about to expire."""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import QuerySet, Sum
+
+from loyalty.timeutils import business_date, business_today
+from members.models import Member
+from members.selectors import member_points_multipliers, member_tier_codes
+from points.models import Account, Entry, Lot, Transaction
+from points.services.earning import (
+    campaigns_active,
+    earning_points_calculate,
+    earning_rule_select,
+    earning_rules_active,
+)
+
+
+@dataclass(frozen=True)
+class PointsBalance:
+    balance: int = 0
+    pending: int = 0
+    lifetime_earned: int = 0
+    lifetime_redeemed: int = 0
+    expiring: list[dict] = field(default_factory=list)
+
+
+def points_balance_get(*, member: Member, expiring_days: int = 90) -> PointsBalance:
+    """The member's balance and lifetime totals, the points of transactions received but not
+    yet credited (``pending``, an estimate before caps), and what expires in the next
+    ``expiring_days`` days, per date."""
+    account = Account.objects.filter(member=member).first()
+    today = business_today()
+    expiring = (
+        Lot.objects.filter(
+            member=member,
+            remaining__gt=0,
+            expires_on__gte=today,
+            expires_on__lte=today + dt.timedelta(days=expiring_days),
+        )
+        .values("expires_on")
+        .annotate(points=Sum("remaining"))
+        .order_by("expires_on")
+    )
+    return PointsBalance(
+        balance=account.balance if account else 0,
+        pending=points_pending_estimate(member=member),
+        lifetime_earned=account.lifetime_earned if account else 0,
+        lifetime_redeemed=account.lifetime_redeemed if account else 0,
+        expiring=[{"date": row["expires_on"], "points": row["points"]} for row in expiring],
+    )
+
+
+def points_pending_estimate(*, member: Member, limit: int = 200) -> int:
+    """Points the member's unprocessed transactions would earn under today's rules."""
+    rows = list(
+        Transaction.objects.filter(
+            member=member, status=Transaction.Status.PENDING, reverses=""
+        ).order_by("id")[:limit]
+    )
+    if not rows:
+        return 0
+    rules = earning_rules_active()
+    campaigns = campaigns_active()
+    tier = member_tier_codes(member_ids=[member.pk]).get(member.pk)
+    multiplier = member_points_multipliers(member_ids=[member.pk]).get(member.pk, Decimal(1))
+    total = 0
+    for row in rows:
+        on = business_date(row.occurred_at)
+        rule = earning_rule_select(
+            rules=rules,
+            type=row.type,
+            channel=row.channel,
+            merchant_category=row.merchant_category,
+            amount=row.amount,
+            currency=row.currency,
+            on=on,
+        )
+        if rule is not None:
+            total += earning_points_calculate(
+                rule=rule,
+                amount=row.amount,
+                on=on,
+                tier_code=tier,
+                tier_multiplier=multiplier,
+                campaigns=campaigns,
+            ).points
+    return total
+
+
+def points_entries_list(*, member: Member) -> QuerySet[Entry]:
+    """The member's ledger, newest first."""
+    return Entry.objects.filter(member=member).order_by("-id")

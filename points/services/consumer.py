@@ -1,0 +1,331 @@
+"""The consumer: turns pending inbox rows into ledger entries, a batch per database transaction.
+
+A batch claims pending rows with ``FOR UPDATE SKIP LOCKED`` (parallel consumers take disjoint
+rows), locks the accounts involved in primary-key order (skipping, not waiting for, accounts
+another consumer holds: those rows stay pending for a later batch), computes every row's points,
+writes the entries and lots in bulk, updates balances and marks the rows done, then commits.
+A worker that dies mid-batch rolls the whole batch back, leaving the rows pending for the next
+consumer; each row's entry also has a unique idempotency key (``tx:<source>:<external_id>``),
+so no row is ever credited twice.
+"""
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.errors import Conflict
+from loyalty.money import points_for_amount
+from loyalty.timeutils import business_date
+from members.models import Member
+from members.selectors import member_points_multipliers, member_tier_codes
+from points.errors import InsufficientPoints
+from points.models import Entry, Transaction
+from points.services.earning import (
+    campaigns_active,
+    earning_points_calculate,
+    earning_rule_select,
+    earning_rules_active,
+)
+from points.services.ingest import consumer_batch_size, consumer_max_batches
+from points.services.ledger import LedgerBatch, accounts_lock
+from points.services.sql import rows_update
+
+logger = logging.getLogger(__name__)
+
+Status = Transaction.Status
+_DONE = (Status.PROCESSED, Status.SKIPPED, Status.FAILED)
+
+
+def transaction_entry_key(*, source: str, external_id: str) -> str:
+    return f"tx:{source}:{external_id}"
+
+
+_ROW_FIELDS = (
+    "id",
+    "source",
+    "external_id",
+    "member_id",
+    "type",
+    "amount",
+    "currency",
+    "occurred_at",
+    "channel",
+    "merchant_category",
+    "reverses",
+    "status",
+)
+
+
+class _Row:
+    """An inbox row being processed (lighter than a model instance)."""
+
+    __slots__ = (*_ROW_FIELDS, "points", "processed_at", "status_reason")
+
+    def __init__(self, values: tuple) -> None:
+        for name, value in zip(_ROW_FIELDS, values, strict=True):
+            setattr(self, name, value)
+        self.status_reason = ""
+        self.points = 0
+        self.processed_at = None
+
+
+def _claim(queryset, limit: int | None = None) -> list[_Row]:
+    """Lock and load rows no other consumer holds, oldest first."""
+    rows = queryset.select_for_update(skip_locked=True).order_by("id").values_list(*_ROW_FIELDS)
+    return [_Row(values) for values in (rows[:limit] if limit else rows)]
+
+
+class _Batch:
+    def __init__(self, rows: list[_Row], parked: list[_Row]) -> None:
+        self.now = timezone.now()
+        # Accounts another consumer holds are skipped, not waited for: their rows stay pending
+        # (unlocked again at commit) and go into a later batch, in the same order.
+        self.accounts = accounts_lock(
+            member_ids={row.member_id for row in rows + parked}, skip_locked=True
+        )
+        self.rows = [row for row in rows if row.member_id in self.accounts]
+        self.parked = [row for row in parked if row.member_id in self.accounts]
+        every = self.rows + self.parked
+        self.member_ids = sorted(self.accounts)
+        self.member_status = dict(
+            Member.objects.filter(pk__in=self.member_ids).values_list("pk", "status")
+        )
+        self.ledger = LedgerBatch(accounts=self.accounts, now=self.now)
+        self.tiers = member_tier_codes(member_ids=self.member_ids)
+        self.multipliers = member_points_multipliers(member_ids=self.member_ids)
+        self.rules = earning_rules_active()
+        if not every:
+            return
+        first_day = min(business_date(row.occurred_at) for row in every)
+        self.campaigns = campaigns_active(on_or_after=first_day)
+        self.by_key = {(row.source, row.external_id): row for row in every}
+        keys = [transaction_entry_key(source=r.source, external_id=r.external_id) for r in every]
+        self.stored_keys = set(
+            Entry.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True)
+        )
+        self._load_usage(first_day.replace(day=1))
+        self._load_originals([row for row in every if row.reverses])
+
+    def _load_usage(self, since: dt.date) -> None:
+        self.day_usage: dict[tuple[int, int, dt.date], int] = defaultdict(int)
+        self.month_usage: dict[tuple[int, int, dt.date], int] = defaultdict(int)
+        capped = [rule.pk for rule in self.rules if rule.cap_per_day or rule.cap_per_month]
+        if not capped:
+            return
+        rows = (
+            Entry.objects.filter(
+                member_id__in=self.member_ids,
+                earning_rule_id__in=capped,
+                earned_on__gte=since,
+                kind=Entry.Kind.EARN,
+            )
+            .values("member_id", "earning_rule_id", "earned_on")
+            .annotate(total=Sum("points"))
+        )
+        for row in rows:
+            self._use(row["member_id"], row["earning_rule_id"], row["earned_on"], row["total"])
+
+    def _use(self, member_id: int, rule_id: int, on: dt.date, points: int) -> None:
+        self.day_usage[(member_id, rule_id, on)] += points
+        self.month_usage[(member_id, rule_id, on.replace(day=1))] += points
+
+    def _load_originals(self, reversals: list[_Row]) -> None:
+        self.originals: dict[tuple[str, str], Transaction] = {}
+        self.reversed_so_far: dict[tuple[str, str], tuple[Decimal, int]] = {}
+        if not reversals:
+            return
+        wanted = {(row.source, row.reverses) for row in reversals}
+        condition = Q()
+        for source, external_id in wanted:
+            condition |= Q(source=source, external_id=external_id)
+        for original in Transaction.objects.filter(condition):
+            self.originals[(original.source, original.external_id)] = original
+        claimed = [row.id for row in reversals]
+        condition = Q()
+        for source, external_id in wanted:
+            condition |= Q(source=source, reverses=external_id)
+        totals = (
+            Transaction.objects.filter(condition, status=Status.PROCESSED)
+            .exclude(pk__in=claimed)
+            .values("source", "reverses")
+            .annotate(amount=Sum("amount"), points=Sum("points"))
+        )
+        for row in totals:
+            self.reversed_so_far[(row["source"], row["reverses"])] = (
+                row["amount"] or Decimal(0),
+                -(row["points"] or 0),
+            )
+
+    def _finish(self, row: Transaction, status: str, reason: str = "", points: int = 0) -> None:
+        row.status = status
+        row.status_reason = reason[:200]
+        row.points = points
+        row.processed_at = self.now
+
+    def earn(self, row: Transaction) -> None:
+        key = transaction_entry_key(source=row.source, external_id=row.external_id)
+        if key in self.stored_keys:
+            self._finish(row, Status.PROCESSED, "already credited")
+            return
+        status = self.member_status[row.member_id]
+        if status != Member.Status.ACTIVE:
+            self._finish(row, Status.SKIPPED, f"member_{status}")
+            return
+        on = business_date(row.occurred_at)
+        rule = earning_rule_select(
+            rules=self.rules,
+            type=row.type,
+            channel=row.channel,
+            merchant_category=row.merchant_category,
+            amount=row.amount,
+            currency=row.currency,
+            on=on,
+        )
+        if rule is None:
+            self._finish(row, Status.PROCESSED, "no_rule")
+            return
+        earning = earning_points_calculate(
+            rule=rule,
+            amount=row.amount,
+            on=on,
+            tier_code=self.tiers.get(row.member_id),
+            tier_multiplier=self.multipliers.get(row.member_id, Decimal(1)),
+            campaigns=self.campaigns,
+            earned_today=self.day_usage[(row.member_id, rule.pk, on)],
+            earned_this_month=self.month_usage[(row.member_id, rule.pk, on.replace(day=1))],
+        )
+        if earning.points > 0:
+            self.ledger.credit(
+                member_id=row.member_id,
+                points=earning.points,
+                kind=Entry.Kind.EARN,
+                idempotency_key=key,
+                occurred_at=row.occurred_at,
+                transaction_id=row.id,
+                earning_rule_id=rule.pk,
+                earned_on=on,
+                rules=earning.explanation,
+                description=rule.name[:200],
+                reference=f"{row.source}:{row.external_id}",
+            )
+            self._use(row.member_id, rule.pk, on, earning.points)
+        reason = "capped" if earning.explanation["caps_applied"] else ""
+        if earning.points == 0 and not reason:
+            reason = "below_unit"
+        self._finish(row, Status.PROCESSED, reason, earning.points)
+
+    def reverse(self, row: Transaction) -> None:
+        key = transaction_entry_key(source=row.source, external_id=row.external_id)
+        if key in self.stored_keys:
+            self._finish(row, Status.PROCESSED, "already reversed")
+            return
+        original_key = (row.source, row.reverses)
+        original = self.by_key.get(original_key) or self.originals.get(original_key)
+        if original is None or original.status not in _DONE:
+            row.status, row.status_reason = Status.PARKED, "waiting for the original"
+            return
+        if original.reverses or original.member_id != row.member_id:
+            self._finish(row, Status.FAILED, "not a transaction of this member to reverse")
+            return
+        if self.member_status[row.member_id] == Member.Status.CLOSED:
+            self._finish(row, Status.SKIPPED, "member_closed")
+            return
+        amount_before, points_before = self.reversed_so_far.get(original_key, (Decimal(0), 0))
+        amount_after = amount_before + row.amount
+        if original.points <= 0:
+            target = 0
+        elif amount_after >= original.amount:
+            target = original.points
+        else:
+            # A partial refund reverses its share of the points, rounded down overall.
+            target = points_for_amount(
+                amount=amount_after * original.points, amount_unit=original.amount
+            )
+        points = max(0, target - points_before)
+        if points:
+            self.ledger.debit(
+                member_id=row.member_id,
+                points=points,
+                kind=Entry.Kind.REVERSE,
+                idempotency_key=key,
+                occurred_at=row.occurred_at,
+                transaction_id=row.id,
+                rules={"reverses": row.reverses, "original_points": original.points},
+                description=str(_("Refund of transaction %(id)s") % {"id": row.reverses})[:200],
+                reference=f"{row.source}:{row.reverses}",
+            )
+        self.reversed_so_far[original_key] = (amount_after, points_before + points)
+        self._finish(row, Status.PROCESSED, "" if points else "nothing to reverse", -points)
+
+    def run(self) -> None:
+        if not self.rows and not self.parked:
+            return
+        for row in self.rows:
+            if not row.reverses:
+                self._guarded(self.earn, row)
+        for row in [row for row in self.rows if row.reverses] + self.parked:
+            self._guarded(self.reverse, row)
+        self.ledger.flush()
+        every = self.rows + self.parked
+        rows_update(every, ["status", "status_reason", "points", "processed_at"], model=Transaction)
+
+    def _guarded(self, handler, row: Transaction) -> None:
+        try:
+            handler(row)
+        except (InsufficientPoints, Conflict) as exc:
+            self._finish(row, Status.FAILED, str(exc))
+
+
+def transactions_process_batch(*, limit: int | None = None) -> int:
+    """Process one batch of pending inbox rows in one database transaction; the number of rows
+    claimed (0 when none were pending or free to claim).
+
+    Also processes parked refunds whose original is in the batch, so a refund that arrived
+    before its original is reversed in the same commit that credits the original.
+    """
+    limit = limit or consumer_batch_size()
+    with transaction.atomic():
+        rows = _claim(Transaction.objects.filter(status=Status.PENDING), limit)
+        if not rows:
+            return 0
+        originals = [row for row in rows if not row.reverses]
+        parked: list[_Row] = []
+        if originals:
+            condition = Q()
+            for source in {row.source for row in originals}:
+                condition |= Q(
+                    source=source,
+                    reverses__in=[row.external_id for row in originals if row.source == source],
+                )
+            parked = _claim(Transaction.objects.filter(condition, status=Status.PARKED))
+        batch = _Batch(rows, parked)
+        batch.run()
+    return len(rows)
+
+
+def transactions_process(*, max_batches: int | None = None, limit: int | None = None) -> int:
+    """Process batches until the inbox has nothing pending (or ``max_batches`` ran); the number
+    of rows processed."""
+    total = 0
+    for _batch in range(max_batches or consumer_max_batches()):
+        count = transactions_process_batch(limit=limit)
+        total += count
+        if count == 0:
+            break
+    return total
+
+
+def transactions_process_all() -> int:
+    """Drain the inbox in this process (tests, demo data, the management command)."""
+    total = 0
+    while True:
+        count = transactions_process(max_batches=1000)
+        total += count
+        if count == 0:
+            return total

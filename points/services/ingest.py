@@ -1,0 +1,242 @@
+"""The inbox: every way in stores transactions here first, once per ``(source, external_id)``.
+
+Storing is ``INSERT ... ON CONFLICT DO NOTHING``: a transaction re-sent any number of times, by
+any route, concurrently or not, is one row; the consumer is enqueued only after the commit, so it
+never looks for rows that are not there yet. Points are credited later by the consumer
+(:mod:`points.services.consumer`); the sweeper re-enqueues it for rows a lost message left behind.
+"""
+
+import datetime as dt
+import logging
+import math
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from loyalty.services import audit_log_record
+from points.models import Transaction
+from points.services.sql import raw_cursor
+
+logger = logging.getLogger(__name__)
+
+_COLUMNS = (
+    "source",
+    "external_id",
+    "member_id",
+    "type",
+    "amount",
+    "currency",
+    "occurred_at",
+    "channel",
+    "merchant_category",
+    "reverses",
+    "via",
+    "received_at",
+    "status",
+    "status_reason",
+    "points",
+)
+_CHUNK = 500
+
+
+CONSUMER_SCHEDULED_KEY = "points:consumer-scheduled"
+
+
+def consumer_enqueue(*, count: int = 1, coalesce: bool = False) -> None:
+    """Ask the workers to process the inbox (``count`` consumer tasks, each claims its own rows).
+
+    Call only after a commit (``transaction.on_commit``): a consumer started before would not
+    see the rows. With ``coalesce``, the task starts after a short delay and no other is sent
+    while it waits (a marker in the cache, cleared by the task as it starts, before it claims
+    rows), so a stream of small ingests feeds one consumer batch instead of a task per request.
+    Losing the marker or the message costs latency only: the sweeper re-enqueues.
+    """
+    from points.tasks import transactions_process_task
+
+    countdown = None
+    if coalesce:
+        try:
+            if not cache.add(CONSUMER_SCHEDULED_KEY, 1, timeout=consumer_coalesce_seconds()):
+                return
+            countdown = getattr(settings, "POINTS_CONSUMER_COALESCE_DELAY", 0.25)
+        except Exception:  # the cache is an optimisation; never lose an enqueue to it
+            logger.warning("consumer coalescing unavailable", exc_info=True)
+    for _ in range(max(1, count)):
+        transactions_process_task.apply_async(countdown=countdown)
+
+
+def consumer_scheduled_clear() -> None:
+    """Called by a consumer task as it starts: later ingests must enqueue again."""
+    try:
+        cache.delete(CONSUMER_SCHEDULED_KEY)
+    except Exception:
+        logger.warning("consumer coalescing unavailable", exc_info=True)
+
+
+_ARRAY_TYPES = {
+    "member_id": "bigint",
+    "amount": "numeric",
+    "occurred_at": "timestamptz",
+    "received_at": "timestamptz",
+    "points": "bigint",
+}
+
+
+def _values(item: dict[str, Any], *, via: str, now: dt.datetime) -> tuple:
+    return (
+        item.get("source") or "core",
+        item["external_id"],
+        item["member_id"],
+        item["type"],
+        item["amount"],
+        item.get("currency") or "CNY",
+        item["occurred_at"],
+        item["channel"],
+        item.get("merchant_category") or "",
+        item.get("reverses") or "",
+        via,
+        now,
+        Transaction.Status.PENDING,
+        "",
+        0,
+    )
+
+
+def _insert_postgresql(rows: list[tuple]) -> int:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(name) for name in _COLUMNS)
+    arrays = ", ".join(f"%b::{_ARRAY_TYPES.get(name, 'text')}[]" for name in _COLUMNS)
+    sql = (
+        f"INSERT INTO {quote(Transaction._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT * FROM unnest({arrays}) "
+        "ON CONFLICT (source, external_id) DO NOTHING RETURNING id"
+    )
+    with raw_cursor() as cursor:
+        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
+        return len(cursor.fetchall())
+
+
+def _insert_portable(rows: list[tuple]) -> int:
+    ops = connection.ops
+    table = ops.quote_name(Transaction._meta.db_table)
+    columns = ", ".join(ops.quote_name(name) for name in _COLUMNS)
+    placeholder = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
+    accepted = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            params: list[Any] = []
+            for row in chunk:
+                values = list(row)
+                values[4] = ops.adapt_decimalfield_value(values[4], 18, 2)
+                values[6] = ops.adapt_datetimefield_value(values[6])
+                values[11] = ops.adapt_datetimefield_value(values[11])
+                params.extend(values)
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608 - names are ours
+                f"{', '.join([placeholder] * len(chunk))} "
+                "ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
+                params,
+            )
+            accepted += len(cursor.fetchall())
+    return accepted
+
+
+def transactions_store(*, transactions: list[dict[str, Any]], via: str) -> dict[str, int]:
+    """Store validated transactions (each with ``member_id``) in the inbox, in one database
+    transaction, and enqueue the consumer after it commits.
+
+    Guarantees: a ``(source, external_id)`` already stored (or repeated within the call) is
+    counted as a duplicate and changes nothing. Returns ``{"accepted", "duplicates"}``.
+    """
+    if not transactions:
+        return {"accepted": 0, "duplicates": 0}
+    now = timezone.now()
+    rows = [_values(item, via=via, now=now) for item in transactions]
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            accepted = _insert_postgresql(rows)
+        else:
+            accepted = _insert_portable(rows)
+        if accepted:
+            # Small deliveries share a queued consumer; a full batch gets a consumer of its own.
+            coalesce = accepted < consumer_batch_size()
+            transaction.on_commit(lambda: consumer_enqueue(coalesce=coalesce))
+    return {"accepted": accepted, "duplicates": len(transactions) - accepted}
+
+
+def transactions_sweep(*, older_than: dt.timedelta | None = None) -> dict[str, int]:
+    """Re-enqueue the consumer for inbox rows left pending longer than ``older_than`` (a lost
+    broker message, a killed worker), and release parked refunds whose original is now done
+    (it was processed by a concurrent batch that could not see the refund yet).
+
+    Safe to run any time and concurrently: the consumer claims rows with ``SKIP LOCKED``.
+    """
+    if older_than is None:
+        older_than = dt.timedelta(minutes=getattr(settings, "POINTS_SWEEP_AFTER_MINUTES", 5))
+    done = [Transaction.Status.PROCESSED, Transaction.Status.SKIPPED, Transaction.Status.FAILED]
+    original_done = Transaction.objects.filter(
+        source=OuterRef("source"), external_id=OuterRef("reverses"), status__in=done
+    )
+    with transaction.atomic():
+        released = (
+            Transaction.objects.filter(status=Transaction.Status.PARKED)
+            .filter(Exists(original_done))
+            .update(status=Transaction.Status.PENDING, status_reason="")
+        )
+        stale = Transaction.objects.filter(
+            status=Transaction.Status.PENDING, received_at__lt=timezone.now() - older_than
+        ).count()
+        waiting = stale + released
+        tasks = 0
+        if waiting:
+            per_task = consumer_batch_size() * consumer_max_batches()
+            tasks = min(
+                math.ceil(waiting / per_task), getattr(settings, "POINTS_SWEEP_MAX_TASKS", 8)
+            )
+            transaction.on_commit(lambda: consumer_enqueue(count=tasks))
+    if waiting:
+        logger.info("sweep: %s stale, %s released, %s consumers enqueued", stale, released, tasks)
+    return {"stale": stale, "released": released, "enqueued": tasks}
+
+
+def transactions_retry(*, ids: list[int], actor: Any) -> int:
+    """Put failed, skipped or parked inbox rows back to pending (an operator's retry) and
+    enqueue the consumer. Processed rows are never touched: their points are in the ledger."""
+    with transaction.atomic():
+        rows = list(
+            Transaction.objects.select_for_update()
+            .filter(pk__in=ids)
+            .exclude(status__in=[Transaction.Status.PROCESSED, Transaction.Status.PENDING])
+            .order_by("pk")
+        )
+        for row in rows:
+            audit_log_record(
+                actor=actor,
+                action="points.transaction_retry",
+                target=row,
+                before={"status": row.status, "reason": row.status_reason},
+                after={"status": Transaction.Status.PENDING},
+            )
+        count = Transaction.objects.filter(pk__in=[row.pk for row in rows]).update(
+            status=Transaction.Status.PENDING, status_reason="", processed_at=None
+        )
+        if count:
+            transaction.on_commit(consumer_enqueue)
+    return count
+
+
+def consumer_batch_size() -> int:
+    return int(getattr(settings, "POINTS_CONSUMER_BATCH_SIZE", 1000))
+
+
+def consumer_coalesce_seconds() -> int:
+    return int(getattr(settings, "POINTS_CONSUMER_COALESCE_SECONDS", 10))
+
+
+def consumer_max_batches() -> int:
+    return int(getattr(settings, "POINTS_CONSUMER_MAX_BATCHES", 20))

@@ -1,0 +1,537 @@
+"""Writing the ledger: credits and debits that keep balance, entries and lots in step.
+
+Everything that moves points goes through :class:`LedgerBatch` inside one database transaction,
+after :func:`accounts_lock` has locked the accounts involved in primary-key order (so two writers
+never wait on each other in a cycle). The batch keeps, per account,
+
+* ``balance == sum(entries)`` (each entry records the ``balance_after``), and
+* ``sum(lot.remaining) == max(balance, 0)``: credits repay a debt first, debits consume lots
+  in expiry order (FIFO), and only a ``reverse`` may take the balance below zero.
+
+:func:`points_credit` and :func:`points_debit` are the public, single-entry API other apps use
+(rewards redemptions and refunds, event attendance points).
+"""
+
+import datetime as dt
+import logging
+import uuid
+from calendar import monthrange
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.errors import Conflict, LoyaltyError
+from loyalty.models import ProgrammeSettings
+from loyalty.selectors import programme_settings_get
+from loyalty.services import audit_log_record
+from loyalty.timeutils import business_date
+from members.models import Member
+from points.errors import InsufficientPoints, MemberInactive
+from points.models import Account, Entry, Lot
+from points.services.sql import rows_insert, rows_update
+
+logger = logging.getLogger(__name__)
+
+CREDIT_KINDS = {Entry.Kind.EARN, Entry.Kind.BONUS, Entry.Kind.REFUND, Entry.Kind.ADJUST}
+DEBIT_KINDS = {
+    Entry.Kind.REDEEM,
+    Entry.Kind.REVERSE,
+    Entry.Kind.EXPIRE,
+    Entry.Kind.FORFEIT,
+    Entry.Kind.ADJUST,
+}
+
+
+class LedgerInconsistent(LoyaltyError):
+    code = "ledger_inconsistent"
+    status = 500
+    default_detail = _("The points ledger is inconsistent; reconciliation is needed.")
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return dt.date(year, month, min(day.day, monthrange(year, month)[1]))
+
+
+def lot_expiry_date(*, earned_on: dt.date, settings: ProgrammeSettings) -> dt.date | None:
+    """The last day points earned on ``earned_on`` may be used, under the programme's policy
+    (``None`` when points never expire)."""
+    policy = settings.expiry_policy
+    if policy == ProgrammeSettings.ExpiryPolicy.NEVER:
+        return None
+    later = _add_months(earned_on, settings.expiry_months)
+    if policy == ProgrammeSettings.ExpiryPolicy.EXACT:
+        return later
+    return later.replace(day=monthrange(later.year, later.month)[1])
+
+
+class AccountState:
+    """A locked account row as the ledger works on it (lighter than a model instance)."""
+
+    __slots__ = ("balance", "id", "lifetime_earned", "lifetime_redeemed", "member_id", "updated_at")
+
+    def __init__(self, id, member_id, balance, lifetime_earned, lifetime_redeemed, updated_at):
+        self.id = id
+        self.member_id = member_id
+        self.balance = balance
+        self.lifetime_earned = lifetime_earned
+        self.lifetime_redeemed = lifetime_redeemed
+        self.updated_at = updated_at
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+class LotState:
+    """A lot created in this batch, before it is written."""
+
+    __slots__ = ("earned_on", "entry_id", "expires_on", "id", "member_id", "points", "remaining")
+
+    def __init__(self, *, member_id, points, remaining, earned_on, expires_on) -> None:
+        self.id = None
+        self.entry_id = None
+        self.member_id = member_id
+        self.points = points
+        self.remaining = remaining
+        self.earned_on = earned_on
+        self.expires_on = expires_on
+
+    @property
+    def pk(self) -> int | None:
+        return self.id
+
+
+_ENTRY_ATTNAMES = tuple(field.attname for field in Entry._meta.concrete_fields)
+
+
+class EntryState:
+    """An entry written by this batch (lighter than a model instance until someone needs one:
+    :meth:`to_model`)."""
+
+    __slots__ = _ENTRY_ATTNAMES
+
+    def __init__(self, **values: Any) -> None:
+        self.id = None
+        self.public_id = uuid.uuid4()
+        self.description = ""
+        self.reference = ""
+        self.transaction_id = None
+        self.earning_rule_id = None
+        self.earned_on = None
+        self.rules = {}
+        self.expires_on = None
+        for name, value in values.items():
+            setattr(self, name, value)
+
+    @property
+    def pk(self) -> int | None:
+        return self.id
+
+    def to_model(self) -> Entry:
+        entry = Entry(**{name: getattr(self, name) for name in _ENTRY_ATTNAMES})
+        entry._state.adding = self.id is None
+        return entry
+
+
+def _lot_order(lot: Lot | LotState) -> tuple:
+    return (lot.expires_on is None, lot.expires_on or dt.date.max, lot.earned_on, lot.pk or 0)
+
+
+def accounts_lock(
+    *, member_ids: list[int] | set[int], skip_locked: bool = False
+) -> dict[int, AccountState]:
+    """Lock (``SELECT ... FOR UPDATE``, in primary-key order) the accounts of ``member_ids``,
+    creating the missing ones. Must run inside a transaction; the locks last until it ends.
+
+    With ``skip_locked``, accounts another transaction holds are left out of the result instead
+    of waited for (the consumer leaves their rows for its next batch)."""
+    ids = sorted(set(member_ids))
+    if not ids:
+        return {}
+    existing = set(Account.objects.filter(member_id__in=ids).values_list("member_id", flat=True))
+    missing = [member_id for member_id in ids if member_id not in existing]
+    if missing:
+        Account.objects.bulk_create(
+            [Account(member_id=member_id) for member_id in missing], ignore_conflicts=True
+        )
+    rows = (
+        Account.objects.select_for_update(skip_locked=skip_locked)
+        .filter(member_id__in=ids)
+        .order_by("pk")
+        .values_list(
+            "id", "member_id", "balance", "lifetime_earned", "lifetime_redeemed", "updated_at"
+        )
+    )
+    return {row[1]: AccountState(*row) for row in rows}
+
+
+class LedgerBatch:
+    """Credits and debits on locked accounts, written in bulk by :meth:`flush`.
+
+    Entries are collected in memory and inserted with one ``INSERT`` per table; lots consumed
+    by debits are updated in one statement; balances likewise.
+    """
+
+    def __init__(
+        self, *, accounts: dict[int, AccountState], now: dt.datetime | None = None
+    ) -> None:
+        self.accounts = accounts
+        self.now = now or timezone.now()
+        self.settings = programme_settings_get()
+        self.entries: list[EntryState] = []
+        self._new_lots: list[tuple[EntryState, LotState]] = []
+        self._open_lots: dict[int, list[Lot | LotState]] = {}
+        self._dirty_lots: dict[int, Lot | LotState] = {}
+        self._touched: set[int] = set()
+        self._keys: set[str] = set()
+
+    def _account(self, member_id: int) -> AccountState:
+        try:
+            return self.accounts[member_id]
+        except KeyError:
+            raise LedgerInconsistent(f"account of member {member_id} is not locked") from None
+
+    def _entry(self, *, member_id: int, kind: str, points: int, **fields: Any) -> EntryState:
+        key = fields["idempotency_key"]
+        if key in self._keys:
+            raise Conflict(_("An entry with this idempotency key is already in this batch."))
+        self._keys.add(key)
+        account = self._account(member_id)
+        account.balance += points
+        account.updated_at = self.now
+        self._touched.add(member_id)
+        entry = EntryState(
+            member_id=member_id,
+            kind=kind,
+            points=points,
+            balance_after=account.balance,
+            created_at=self.now,
+            **fields,
+        )
+        self.entries.append(entry)
+        return entry
+
+    def lots_load(self, *, member_ids: list[int] | set[int]) -> None:
+        """Lock and cache the open lots of these members (needed before debiting them)."""
+        wanted = sorted(set(member_ids) - set(self._open_lots))
+        if not wanted:
+            return
+        for member_id in wanted:
+            self._open_lots[member_id] = []
+        rows = (
+            Lot.objects.select_for_update()
+            .filter(member_id__in=wanted, remaining__gt=0)
+            .order_by("member_id", "id")
+        )
+        for lot in rows:
+            self._open_lots[lot.member_id].append(lot)
+        # Lots credited earlier in this batch are not in the database yet.
+        for _entry, lot in self._new_lots:
+            if lot.member_id in self._open_lots and lot.remaining > 0 and lot.member_id in wanted:
+                self._open_lots[lot.member_id].append(lot)
+        for member_id in wanted:
+            self._open_lots[member_id].sort(key=_lot_order)
+
+    def credit(
+        self,
+        *,
+        member_id: int,
+        points: int,
+        kind: str,
+        idempotency_key: str,
+        occurred_at: dt.datetime | None = None,
+        **fields: Any,
+    ) -> EntryState:
+        """Add ``points`` (> 0). They repay any debt first; the rest forms a lot that expires
+        under the programme's policy."""
+        if points <= 0 or kind not in CREDIT_KINDS:
+            raise ValueError(f"invalid credit {kind} {points}")
+        occurred_at = occurred_at or self.now
+        account = self._account(member_id)
+        debt = max(0, -account.balance)
+        earned_on = business_date(occurred_at)
+        expires_on = lot_expiry_date(earned_on=earned_on, settings=self.settings)
+        entry = self._entry(
+            member_id=member_id,
+            kind=kind,
+            points=points,
+            idempotency_key=idempotency_key,
+            occurred_at=occurred_at,
+            expires_on=expires_on,
+            **fields,
+        )
+        if kind != Entry.Kind.REFUND:
+            account.lifetime_earned += points
+        else:
+            account.lifetime_redeemed = max(0, account.lifetime_redeemed - points)
+        lot = LotState(
+            member_id=member_id,
+            points=points,
+            remaining=points - min(points, debt),
+            earned_on=earned_on,
+            expires_on=expires_on,
+        )
+        self._new_lots.append((entry, lot))
+        if member_id in self._open_lots and lot.remaining > 0:
+            self._open_lots[member_id].append(lot)
+            self._open_lots[member_id].sort(key=_lot_order)
+        return entry
+
+    def debit(
+        self,
+        *,
+        member_id: int,
+        points: int,
+        kind: str,
+        idempotency_key: str,
+        occurred_at: dt.datetime | None = None,
+        **fields: Any,
+    ) -> EntryState:
+        """Take ``points`` (> 0) from the oldest-expiring lots first.
+
+        Raises :class:`InsufficientPoints` when the balance is short, except for a ``reverse``,
+        which claws back what it can and leaves the rest as debt (a negative balance).
+        """
+        if points <= 0 or kind not in DEBIT_KINDS:
+            raise ValueError(f"invalid debit {kind} {points}")
+        account = self._account(member_id)
+        available = max(account.balance, 0)
+        if points > available and kind != Entry.Kind.REVERSE:
+            raise InsufficientPoints()
+        self._consume(member_id=member_id, points=min(points, available))
+        if kind == Entry.Kind.REDEEM:
+            account.lifetime_redeemed += points
+        elif kind == Entry.Kind.REVERSE:
+            account.lifetime_earned = max(0, account.lifetime_earned - points)
+        return self._entry(
+            member_id=member_id,
+            kind=kind,
+            points=-points,
+            idempotency_key=idempotency_key,
+            occurred_at=occurred_at or self.now,
+            **fields,
+        )
+
+    def _consume(self, *, member_id: int, points: int) -> None:
+        if points == 0:
+            return
+        self.lots_load(member_ids=[member_id])
+        lots = self._open_lots[member_id]
+        left = points
+        for lot in lots:
+            if left == 0:
+                break
+            take = min(lot.remaining, left)
+            if take == 0:
+                continue
+            lot.remaining -= take
+            left -= take
+            if lot.pk:
+                self._dirty_lots[lot.pk] = lot
+        self._open_lots[member_id] = [lot for lot in lots if lot.remaining > 0]
+        if left:
+            raise LedgerInconsistent(f"lots of member {member_id} are short by {left} points")
+
+    def expire_lot(
+        self, *, lot: Lot | LotState, idempotency_key: str, description: str
+    ) -> Entry | None:
+        """Expire what is left of ``lot`` (locked by the caller, or loaded by
+        :meth:`lots_load`); ``None`` when nothing is left."""
+        self.lots_load(member_ids=[lot.member_id])
+        cached = next((item for item in self._open_lots[lot.member_id] if item.pk == lot.pk), None)
+        if cached is None or cached.remaining == 0:
+            return None
+        points = cached.remaining
+        cached.remaining = 0
+        self._dirty_lots[cached.pk] = cached
+        self._open_lots[lot.member_id].remove(cached)
+        return self._entry(
+            member_id=lot.member_id,
+            kind=Entry.Kind.EXPIRE,
+            points=-points,
+            idempotency_key=idempotency_key,
+            occurred_at=self.now,
+            description=description,
+            reference=f"lot:{cached.pk}",
+        )
+
+    def flush(self) -> list[EntryState]:
+        """Write what the batch did: entries, new lots, consumed lots and balances."""
+        if self.entries:
+            rows_insert(self.entries, key="idempotency_key", model=Entry)
+        new_lots = []
+        for entry, lot in self._new_lots:
+            lot.entry_id = entry.pk
+            new_lots.append(lot)
+        if new_lots:
+            rows_insert(new_lots, key="entry", model=Lot)
+        if self._dirty_lots:
+            rows_update(list(self._dirty_lots.values()), ["remaining"], model=Lot)
+        if self._touched:
+            rows_update(
+                [self.accounts[member_id] for member_id in sorted(self._touched)],
+                ["balance", "lifetime_earned", "lifetime_redeemed", "updated_at"],
+                model=Account,
+            )
+        written = self.entries
+        self.entries, self._new_lots, self._dirty_lots, self._touched = [], [], {}, set()
+        return written
+
+
+def _existing_entry(
+    *, idempotency_key: str, member: Member, kind: str, points: int
+) -> Entry | None:
+    entry = Entry.objects.filter(idempotency_key=idempotency_key).first()
+    if entry is None:
+        return None
+    if entry.member_id != member.pk or entry.kind != kind or abs(entry.points) != points:
+        raise Conflict(_("This idempotency key was already used for a different ledger entry."))
+    return entry
+
+
+def _single_entry(
+    *, member: Member, points: int, kind: str, idempotency_key: str, debit: bool, **fields: Any
+) -> Entry:
+    if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
+        raise ValueError("points must be a positive integer")
+    with transaction.atomic():
+        existing = _existing_entry(
+            idempotency_key=idempotency_key, member=member, kind=kind, points=points
+        )
+        if existing is not None:
+            return existing
+        accounts = accounts_lock(member_ids=[member.pk])
+        # A concurrent writer with the same key held the lock until it committed: look again.
+        existing = _existing_entry(
+            idempotency_key=idempotency_key, member=member, kind=kind, points=points
+        )
+        if existing is not None:
+            return existing
+        batch = LedgerBatch(accounts=accounts)
+        operation = batch.debit if debit else batch.credit
+        entry = operation(
+            member_id=member.pk,
+            points=points,
+            kind=kind,
+            idempotency_key=idempotency_key,
+            **fields,
+        )
+        try:
+            with transaction.atomic():
+                batch.flush()
+        except IntegrityError:
+            existing = _existing_entry(
+                idempotency_key=idempotency_key, member=member, kind=kind, points=points
+            )
+            if existing is None:
+                raise
+            return existing
+        return entry.to_model()
+
+
+def points_credit(
+    *,
+    member: Member,
+    points: int,
+    kind: str = Entry.Kind.BONUS,
+    idempotency_key: str,
+    reference: str = "",
+    description: str = "",
+    rules: dict[str, Any] | None = None,
+    occurred_at: dt.datetime | None = None,
+) -> Entry:
+    """Credit ``points`` (> 0) to ``member`` once per ``idempotency_key``: a repeated call
+    returns the first entry. ``kind`` is ``earn``, ``bonus``, ``refund`` or ``adjust``.
+
+    Raises :class:`MemberInactive` for a closed member, or a frozen one earning.
+    """
+    if kind not in CREDIT_KINDS:
+        raise ValueError(f"{kind} is not a credit kind")
+    if member.status == Member.Status.CLOSED or (
+        member.status == Member.Status.FROZEN and kind in (Entry.Kind.EARN, Entry.Kind.BONUS)
+    ):
+        raise MemberInactive()
+    return _single_entry(
+        member=member,
+        points=points,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        debit=False,
+        reference=reference,
+        description=str(description)[:200],
+        rules=rules or {},
+        occurred_at=occurred_at,
+    )
+
+
+def points_debit(
+    *,
+    member: Member,
+    points: int,
+    kind: str = Entry.Kind.REDEEM,
+    idempotency_key: str,
+    reference: str = "",
+    description: str = "",
+) -> Entry:
+    """Debit ``points`` (> 0) from ``member`` once per ``idempotency_key``, consuming lots in
+    expiry order. Never takes the balance below zero: raises :class:`InsufficientPoints`
+    (nothing written) when the balance is short. A frozen or closed member cannot redeem.
+
+    Call it inside your own ``transaction.atomic()`` to make the debit part of a larger unit
+    (a redemption with its stock decrement): the account stays locked until that commits.
+    """
+    if kind not in DEBIT_KINDS or kind == Entry.Kind.REVERSE:
+        raise ValueError(f"{kind} is not a debit kind points_debit may write")
+    if kind == Entry.Kind.REDEEM and member.status != Member.Status.ACTIVE:
+        raise MemberInactive()
+    return _single_entry(
+        member=member,
+        points=points,
+        kind=kind,
+        idempotency_key=idempotency_key,
+        debit=True,
+        reference=reference,
+        description=str(description)[:200],
+    )
+
+
+def points_forfeit(*, member: Member, actor: Any = None) -> Entry | None:
+    """Forfeit a closing member's whole positive balance (one ``forfeit`` entry, once).
+
+    Runs inside the closing transaction (``members.signals.member_closed``).
+    """
+    with transaction.atomic():
+        accounts = accounts_lock(member_ids=[member.pk])
+        account = accounts[member.pk]
+        key = f"forfeit:member:{member.pk}"
+        if account.balance <= 0 or Entry.objects.filter(idempotency_key=key).exists():
+            return None
+        before = account.balance
+        batch = LedgerBatch(accounts=accounts)
+        entry = batch.debit(
+            member_id=member.pk,
+            points=account.balance,
+            kind=Entry.Kind.FORFEIT,
+            idempotency_key=key,
+            description=str(_("Points forfeited: membership closed")),
+            reference=f"member:{member.customer_no}",
+        )
+        batch.flush()
+        entry = entry.to_model()
+        audit_log_record(
+            actor=actor,
+            action="points.forfeit",
+            target=member,
+            before={"balance": before},
+            after={"balance": 0},
+            reason="membership closed",
+        )
+        return entry
+
+
+def member_closed_receiver(sender: Any, member: Member, actor: Any = None, **kwargs: Any) -> None:
+    points_forfeit(member=member, actor=actor)

@@ -1,0 +1,147 @@
+"""Set-based writes the ORM makes slow: updating many rows, each to its own values.
+
+``QuerySet.bulk_update`` builds a ``CASE WHEN pk = ...`` per column and row, which costs
+seconds for a thousand rows; on PostgreSQL this sends one ``UPDATE ... FROM unnest(arrays)``
+instead (one array parameter per column). Other databases fall back to ``bulk_update``.
+
+The statements run on the connection's psycopg cursor with server-side parameter binding (the
+arrays travel as parameters, not as quoted SQL text), inside Django's current transaction.
+"""
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connection, models
+
+_ARRAY_TYPES = {
+    "BigAutoField": "bigint",
+    "BigIntegerField": "bigint",
+    "IntegerField": "integer",
+    "PositiveIntegerField": "integer",
+    "CharField": "text",
+    "DateTimeField": "timestamptz",
+    "DateField": "date",
+}
+
+
+def raw_cursor():
+    """A psycopg cursor on Django's connection (same transaction) that binds parameters on the
+    server, unlike Django's own client-side binding cursor."""
+    import psycopg
+
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+def rows_update(
+    objects: Sequence[Any], fields: list[str], *, model: type[models.Model] | None = None
+) -> None:
+    """Write ``fields`` of ``objects`` (rows of ``model``, with primary keys: model instances or
+    plain objects with the same attribute names) in one statement."""
+    if not objects:
+        return
+    model = model or type(objects[0])
+    meta = model._meta
+    if connection.vendor != "postgresql":
+        # The development database (SQLite): one UPDATE per row is fast enough there.
+        attnames = {name: meta.get_field(name).attname for name in fields}
+        for obj in objects:
+            model._default_manager.filter(pk=getattr(obj, meta.pk.attname)).update(
+                **{name: getattr(obj, attname) for name, attname in attnames.items()}
+            )
+        return
+    pk = meta.pk
+    columns = [pk, *(meta.get_field(name) for name in fields)]
+    types = [_ARRAY_TYPES[column.get_internal_type()] for column in columns]
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    names = [quote(column.column) for column in columns]
+    assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
+    arrays = ", ".join(f"%b::{kind}[]" for kind in types)
+    sql = (
+        f"UPDATE {table} AS t SET {assignments} "  # noqa: S608 - names are the model's own
+        f"FROM unnest({arrays}) AS v({', '.join(names)}) WHERE t.{names[0]} = v.{names[0]}"
+    )
+    params = [[getattr(obj, column.attname) for obj in objects] for column in columns]
+    with raw_cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+_INSERT_TYPES = {
+    **_ARRAY_TYPES,
+    "UUIDField": "uuid",
+    "JSONField": "jsonb",
+    "DecimalField": "numeric",
+    "BooleanField": "boolean",
+    "TextField": "text",
+    "SlugField": "text",
+    "PositiveSmallIntegerField": "smallint",
+}
+
+
+def _array_type(field: models.Field) -> str:
+    if field.is_relation:
+        return _array_type(field.target_field)
+    return _INSERT_TYPES[field.get_internal_type()]
+
+
+def rows_insert(
+    objects: Sequence[Any], *, key: str, model: type[models.Model] | None = None
+) -> None:
+    """Insert ``objects`` (rows of ``model`` with auto primary keys: model instances or plain
+    objects with the same attribute names) in one statement and set their primary keys, matched
+    back through the unique field ``key``. The ORM's ``bulk_create`` spends most of its time
+    binding one parameter per value; this binds one array per column."""
+    if not objects:
+        return
+    model = model or type(objects[0])
+    meta = model._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    if connection.vendor != "postgresql":
+        instances = [
+            obj
+            if isinstance(obj, model)
+            else model(**{field.attname: getattr(obj, field.attname) for field in fields})
+            for obj in objects
+        ]
+        model._default_manager.bulk_create(instances, batch_size=500)
+        for obj, instance in zip(objects, instances, strict=True):
+            setattr(obj, meta.pk.attname, instance.pk)
+        return
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(field.column) for field in fields)
+    arrays = []
+    params = []
+    for field in fields:
+        kind = _array_type(field)
+        values = [getattr(obj, field.attname) for obj in objects]
+        if kind == "jsonb":
+            values = [json.dumps(value, cls=field.encoder) for value in values]
+            arrays.append("%b::text[]")
+        elif kind == "uuid":
+            values = [str(value) for value in values]
+            arrays.append("%b::uuid[]")
+        else:
+            arrays.append(f"%b::{kind}[]")
+        params.append(values)
+    select = ", ".join(
+        f"v{index}::jsonb" if _array_type(field) == "jsonb" else f"v{index}"
+        for index, field in enumerate(fields)
+    )
+    aliases = ", ".join(f"v{index}" for index in range(len(fields)))
+    key_column = quote(meta.get_field(key).column)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({names}) "  # noqa: S608 - the model's own names
+        f"SELECT {select} FROM unnest({', '.join(arrays)}) AS u({aliases}) "
+        f"RETURNING {quote(meta.pk.column)}, {key_column}"
+    )
+    with raw_cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = {row[1]: row[0] for row in cursor.fetchall()}
+    key_attname = meta.get_field(key).attname
+    for obj in objects:
+        setattr(obj, meta.pk.attname, ids[getattr(obj, key_attname)])
+        if isinstance(obj, models.Model):
+            obj._state.adding = False
+            obj._state.db = connection.alias

@@ -1,0 +1,80 @@
+"""Celery tasks: thin wrappers that take plain arguments and call services.
+
+``points.ingest_transactions`` is the name upstream systems send to; the others run on the
+workers (``points.transactions_process``) or on the beat schedule (sweep, expiry, reconcile).
+"""
+
+import logging
+from typing import Any
+
+from celery import shared_task
+
+from points.models import Transaction
+from points.services.consumer import transactions_process
+from points.services.expiry import points_expire_due, points_expiry_warn
+from points.services.ingest import (
+    consumer_scheduled_clear,
+    transactions_store,
+    transactions_sweep,
+)
+from points.services.reconciliation import points_reconcile
+from points.validation import transaction_items_validate
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="points.ingest_transactions")
+def transactions_ingest_task(transactions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Store transactions sent as a Celery message (the same items as the ingest API).
+
+    Returns ``{accepted, duplicates, rejected: [{index, errors}]}``; rejected items are also
+    logged, since the sender usually does not wait for the result.
+    """
+    if not isinstance(transactions, list):
+        logger.error("points.ingest_transactions: expected a list, got %s", type(transactions))
+        return {"accepted": 0, "duplicates": 0, "rejected": [{"index": None, "errors": []}]}
+    valid, rejected = transaction_items_validate(transactions)
+    counts = transactions_store(transactions=[item for _, item in valid], via=Transaction.Via.TASK)
+    for item in rejected:
+        logger.warning("points.ingest_transactions rejected item %s: %s", item["index"], item)
+    return {**counts, "rejected": rejected}
+
+
+@shared_task(name="points.transactions_process")
+def transactions_process_task(max_batches: int | None = None) -> int:
+    """Consume pending inbox rows, a batch per database transaction (acknowledged late).
+
+    A task stops after ``max_batches`` so no message runs for long; if rows are still pending
+    it enqueues its successor, so a backlog drains without waiting for the sweeper.
+    """
+    consumer_scheduled_clear()
+    processed = transactions_process(max_batches=max_batches)
+    if processed and Transaction.objects.filter(status=Transaction.Status.PENDING).exists():
+        transactions_process_task.delay(max_batches=max_batches)
+    return processed
+
+
+@shared_task(name="points.transactions_sweep")
+def transactions_sweep_task() -> dict[str, int]:
+    """Re-enqueue the consumer for rows left pending too long (beat, every few minutes)."""
+    return transactions_sweep()
+
+
+@shared_task(name="points.expire_due")
+def points_expire_due_task() -> dict[str, int]:
+    """Daily: expire due lots, then warn members of points expiring soon."""
+    result = points_expire_due()
+    result["warned"] = points_expiry_warn()
+    return result
+
+
+@shared_task(name="points.reconcile")
+def points_reconcile_task() -> dict[str, Any]:
+    """Nightly: check every account against its ledger and log the outcome."""
+    checked, discrepancies = points_reconcile()
+    if discrepancies:
+        for discrepancy in discrepancies:
+            logger.error("points reconciliation: %s", discrepancy.describe())
+    else:
+        logger.info("points reconciliation: %s accounts, all consistent", checked)
+    return {"checked": checked, "discrepancies": len(discrepancies)}

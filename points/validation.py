@@ -1,0 +1,200 @@
+"""Validation of incoming transactions, shared by the three ways in (API, batch file, Celery
+message), so each rejects the same items for the same reasons."""
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import Any
+
+from django.core.validators import RegexValidator
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from loyalty.api.batch import BatchItemSerializer, batch_validate
+from loyalty.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
+from members.models import Member, customer_no_validator
+from points.models import Channel, TransactionType, mcc_validator
+
+# Clocks of upstream systems may run a little ahead of ours.
+CLOCK_SKEW = dt.timedelta(minutes=5)
+external_id_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$",
+    _("An external id is 1 to 64 letters, digits or '_.:/-'."),
+    code="invalid_external_id",
+)
+source_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]{0,31}$",
+    _("A source is 1 to 32 lowercase letters, digits, '-' or '_'."),
+    code="invalid_source",
+)
+currency_validator = RegexValidator(
+    r"^[A-Z]{3}$", _("A currency is a 3-letter ISO 4217 code."), code="invalid_currency"
+)
+
+
+class TransactionItemSerializer(BatchItemSerializer):
+    """One incoming transaction. ``context["member_ids"]`` maps known customer numbers to ids."""
+
+    external_id = serializers.CharField(max_length=64, validators=[external_id_validator])
+    source = serializers.CharField(
+        max_length=32, required=False, default="core", validators=[source_validator]
+    )
+    customer_no = serializers.CharField(max_length=32, validators=[customer_no_validator])
+    type = serializers.ChoiceField(choices=TransactionType.choices)
+    amount = serializers.DecimalField(
+        max_digits=MONEY_MAX_DIGITS,
+        decimal_places=MONEY_DECIMAL_PLACES,
+        min_value=Decimal("0.01"),
+    )
+    currency = serializers.CharField(
+        max_length=3, required=False, default="CNY", validators=[currency_validator]
+    )
+    occurred_at = serializers.DateTimeField()
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    merchant_category = serializers.CharField(
+        max_length=4, required=False, allow_blank=True, allow_null=True, validators=[mcc_validator]
+    )
+    reverses = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        validators=[external_id_validator],
+    )
+
+    def validate_customer_no(self, value: str) -> str:
+        if value not in self.context["member_ids"]:
+            raise serializers.ValidationError(
+                _("Unknown customer number."), code="unknown_customer"
+            )
+        return value
+
+    def validate_occurred_at(self, value: dt.datetime) -> dt.datetime:
+        if value > timezone.now() + CLOCK_SKEW:
+            raise serializers.ValidationError(
+                _("This timestamp is in the future."), code="future_timestamp"
+            )
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        attrs["member_id"] = self.context["member_ids"][attrs["customer_no"]]
+        attrs["merchant_category"] = attrs.get("merchant_category") or ""
+        attrs["reverses"] = attrs.get("reverses") or ""
+        if attrs["reverses"] and attrs["reverses"] == attrs["external_id"]:
+            raise serializers.ValidationError(
+                {
+                    "reverses": [
+                        serializers.ErrorDetail(
+                            _("A transaction cannot reverse itself."), code="reverses_itself"
+                        )
+                    ]
+                }
+            )
+        return attrs
+
+
+_EXTERNAL_ID = re.compile(external_id_validator.regex.pattern)
+_SOURCE = re.compile(source_validator.regex.pattern)
+_CURRENCY = re.compile(currency_validator.regex.pattern)
+_MCC = re.compile(r"^[0-9]{4}$")
+_AMOUNT = re.compile(r"^[0-9]{1,16}(\.[0-9]{1,2})?$")
+_TYPES = frozenset(TransactionType.values)
+_CHANNELS = frozenset(Channel.values)
+_CENT = Decimal("0.01")
+
+
+def _optional_text(item: dict[str, Any], key: str, pattern: re.Pattern, default: str) -> Any:
+    value = item.get(key, default)
+    if value is None or value == "":
+        return "" if key in ("merchant_category", "reverses") else None
+    if isinstance(value, str) and pattern.match(value):
+        return value
+    return None
+
+
+def _fast_validate(item: Any, member_ids: dict[str, int], latest: dt.datetime) -> dict | None:
+    """The validated form of an item that is plainly valid, or ``None`` to let the serializer
+    decide (and explain). Accepts nothing the serializer would refuse."""
+    if not isinstance(item, dict):
+        return None
+    external_id, customer_no = item.get("external_id"), item.get("customer_no")
+    if not isinstance(external_id, str) or not _EXTERNAL_ID.match(external_id):
+        return None
+    member_id = member_ids.get(customer_no) if isinstance(customer_no, str) else None
+    if member_id is None or item.get("type") not in _TYPES:
+        return None
+    if item.get("channel") not in _CHANNELS:
+        return None
+    amount = item.get("amount")
+    plain_int = isinstance(amount, int) and not isinstance(amount, bool)
+    if plain_int or (isinstance(amount, str) and _AMOUNT.match(amount)):
+        amount = Decimal(amount)
+    elif not (
+        isinstance(amount, Decimal) and amount.is_finite() and amount == amount.quantize(_CENT)
+    ):
+        return None
+    if not _CENT <= amount < Decimal("1e16"):
+        return None
+    occurred_at = item.get("occurred_at")
+    if not isinstance(occurred_at, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(occurred_at)
+    except ValueError:
+        return None
+    if moment.tzinfo is None or moment > latest:
+        return None
+    source = _optional_text(item, "source", _SOURCE, "core")
+    currency = _optional_text(item, "currency", _CURRENCY, "CNY")
+    mcc = _optional_text(item, "merchant_category", _MCC, "")
+    reverses = _optional_text(item, "reverses", _EXTERNAL_ID, "")
+    if source is None or currency is None or mcc is None or reverses is None:
+        return None
+    if reverses == external_id:
+        return None
+    return {
+        "external_id": external_id,
+        "source": source,
+        "customer_no": customer_no,
+        "type": item["type"],
+        "amount": amount.quantize(_CENT),
+        "currency": currency,
+        "occurred_at": moment.astimezone(dt.UTC),
+        "channel": item["channel"],
+        "merchant_category": mcc,
+        "reverses": reverses,
+        "member_id": member_id,
+    }
+
+
+def transaction_items_validate(
+    items: list[Any],
+) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]]]:
+    """``([(index, validated)], [{index, errors: [{field, code, detail}]}])`` for raw items.
+
+    Plainly valid items take a fast path (a batch of 1,000 is mostly those); any other item is
+    judged by :class:`TransactionItemSerializer`, which names the reasons.
+    """
+    customer_nos = {
+        item["customer_no"]
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("customer_no"), str)
+    }
+    member_ids = dict(
+        Member.objects.filter(customer_no__in=customer_nos).values_list("customer_no", "id")
+    )
+    latest = timezone.now() + CLOCK_SKEW
+    valid: list[tuple[int, dict[str, Any]]] = []
+    rejected: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        data = _fast_validate(item, member_ids, latest)
+        if data is not None:
+            valid.append((index, data))
+            continue
+        slow_valid, slow_rejected = batch_validate(
+            [item], serializer_class=TransactionItemSerializer, context={"member_ids": member_ids}
+        )
+        valid.extend((index, data) for _, data in slow_valid)
+        rejected.extend({**row, "index": index} for row in slow_rejected)
+    return valid, rejected

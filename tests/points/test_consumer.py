@@ -1,0 +1,129 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from members.services import member_freeze
+from points.models import Account, Entry, Transaction
+from points.services.consumer import transactions_process_all
+from points.services.ingest import transactions_sweep
+from points.services.ledger import points_debit
+from points.services.reconciliation import points_reconcile
+from tests.factories import MemberFactory
+from tests.points.conftest import ingest
+from tests.points.factories import CampaignFactory, EarningRuleFactory, tx_item
+
+pytestmark = pytest.mark.django_db
+
+
+def _balance(member) -> int:
+    account = Account.objects.filter(member=member).first()
+    return account.balance if account else 0
+
+
+def test_card_spend_earns_one_point_per_full_twenty_and_explains_it(card_rule):
+    member = MemberFactory()
+    ingest([tx_item(member, external_id="A1", amount="399.99")])
+    entry = Entry.objects.get(member=member)
+    assert (entry.kind, entry.points, entry.balance_after) == ("earn", 19, 19)
+    assert entry.rules["rule"] == "card"
+    assert entry.rules["base"] == 19
+    assert entry.idempotency_key == "tx:core:A1"
+    row = Transaction.objects.get(external_id="A1")
+    assert (row.status, row.points) == ("processed", 19)
+
+
+def test_excluded_merchant_category_earns_nothing(card_rule):
+    member = MemberFactory()
+    ingest([tx_item(member, external_id="RE1", amount="5000.00", merchant_category="6513")])
+    assert not Entry.objects.filter(member=member).exists()
+    assert Transaction.objects.get(external_id="RE1").status_reason == "no_rule"
+
+
+def test_daily_cap_holds_across_transactions_of_one_batch():
+    EarningRuleFactory(code="capped", cap_per_day=30)
+    member = MemberFactory()
+    ingest([tx_item(member, amount="400.00") for _ in range(3)])
+    assert _balance(member) == 30
+    assert sorted(Transaction.objects.values_list("points", flat=True)) == [0, 10, 20]
+
+
+def test_campaign_doubles_points_for_targeted_tier_only(card_rule):
+    CampaignFactory(code="double", multiplier=Decimal("2"), target_tiers=["gold"])
+    everyone = CampaignFactory(code="one-and-half", multiplier=Decimal("1.5"))
+    everyone.rules.add(card_rule)
+    member = MemberFactory()
+    ingest([tx_item(member, amount="100.00")])
+    entry = Entry.objects.get(member=member)
+    # Nobody has the gold tier yet, so only the 1.5x campaign applies: 5 * 1.5 = 7.5 -> 7.
+    assert entry.points == 7
+    assert entry.rules["campaign"] == {"code": "one-and-half", "multiplier": "1.50"}
+
+
+def test_refund_reverses_the_original_points(card_rule):
+    member = MemberFactory()
+    ingest([tx_item(member, external_id="O1", amount="200.00")])
+    ingest([tx_item(member, external_id="R1", amount="200.00", reverses="O1")])
+    assert _balance(member) == 0
+    reverse = Entry.objects.get(member=member, kind="reverse")
+    assert reverse.points == -10
+
+
+def test_partial_refunds_reverse_their_share_and_never_more(card_rule):
+    member = MemberFactory()
+    ingest([tx_item(member, external_id="O1", amount="200.00")])
+    ingest([tx_item(member, external_id="R1", amount="100.00", reverses="O1")])
+    assert _balance(member) == 5
+    ingest([tx_item(member, external_id="R2", amount="150.00", reverses="O1")])
+    assert _balance(member) == 0
+
+
+def test_refund_arriving_before_its_original_is_parked_then_reversed(card_rule):
+    member = MemberFactory()
+    ingest([tx_item(member, external_id="R1", amount="200.00", reverses="O1")])
+    assert Transaction.objects.get(external_id="R1").status == "parked"
+    assert _balance(member) == 0
+    ingest([tx_item(member, external_id="O1", amount="200.00")])
+    assert Transaction.objects.get(external_id="R1").status == "processed"
+    assert _balance(member) == 0
+    assert Entry.objects.filter(member=member).count() == 2
+
+
+def test_reversal_of_spent_points_leaves_debt_repaid_by_later_earnings(card_rule):
+    member = MemberFactory()
+    ingest([tx_item(member, external_id="O1", amount="200.00")])
+    points_debit(member=member, points=8, idempotency_key="redeem:1")
+    ingest([tx_item(member, external_id="R1", amount="200.00", reverses="O1")])
+    assert _balance(member) == -8
+    ingest([tx_item(member, external_id="O2", amount="300.00")])
+    assert _balance(member) == 7
+    assert points_reconcile()[1] == []
+
+
+def test_frozen_member_transaction_is_recorded_and_skipped(card_rule):
+    member = MemberFactory()
+    member_freeze(member=member, actor=None)
+    ingest([tx_item(member, external_id="F1")])
+    row = Transaction.objects.get(external_id="F1")
+    assert (row.status, row.status_reason) == ("skipped", "member_frozen")
+    assert not Entry.objects.filter(member=member).exists()
+
+
+def test_sweeper_releases_a_parked_refund_whose_original_was_processed_elsewhere(card_rule):
+    member = MemberFactory()
+    ingest([tx_item(member, external_id="O1", amount="200.00")])
+    # As if a concurrent batch parked the refund before it could see the original's commit.
+    ingest([tx_item(member, external_id="R1", amount="200.00", reverses="O1")], process=False)
+    Transaction.objects.filter(external_id="R1").update(status="parked")
+    result = transactions_sweep(older_than=dt.timedelta(0))
+    assert result["released"] == 1
+    transactions_process_all()
+    assert _balance(member) == 0
+
+
+def test_sweeper_counts_rows_left_pending(card_rule):
+    member = MemberFactory()
+    ingest([tx_item(member)], process=False)
+    Transaction.objects.update(received_at=timezone.now() - dt.timedelta(hours=1))
+    assert transactions_sweep(older_than=dt.timedelta(minutes=5))["stale"] == 1

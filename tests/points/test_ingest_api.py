@@ -1,0 +1,107 @@
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from points.models import Transaction
+from tests.factories import MemberFactory
+from tests.points.factories import tx_item
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/ingest/transactions/"
+
+
+def test_valid_batch_is_accepted_and_stored(integration_api, card_rule):
+    member = MemberFactory()
+    items = [tx_item(member) for _ in range(3)]
+    response = integration_api.post(URL, {"transactions": items}, format="json")
+    assert response.status_code == 202, response.content
+    assert response.json() == {"accepted": 3, "duplicates": 0, "rejected": []}
+    assert Transaction.objects.filter(status="pending", via="api").count() == 3
+
+
+def test_resent_and_repeated_items_count_as_duplicates(integration_api, card_rule):
+    member = MemberFactory()
+    item = tx_item(member)
+    response = integration_api.post(URL, {"transactions": [item, item]}, format="json")
+    assert response.json()["accepted"] == 1
+    assert response.json()["duplicates"] == 1
+    response = integration_api.post(URL, {"transactions": [item]}, format="json")
+    assert response.json() == {"accepted": 0, "duplicates": 1, "rejected": []}
+    assert Transaction.objects.count() == 1
+
+
+def test_each_rejected_item_names_its_reasons_and_valid_ones_go_on(integration_api):
+    member = MemberFactory()
+    future = (timezone.now() + dt.timedelta(days=1)).isoformat()
+    items = [
+        tx_item(member),
+        tx_item(member, customer_no="NOBODY"),
+        tx_item(member, amount="-5"),
+        tx_item(member, amount="abc"),
+        tx_item(member, type="lottery"),
+        tx_item(member, channel="pigeon"),
+        tx_item(member, merchant_category="54A1"),
+        tx_item(member, occurred_at=future),
+        tx_item(member, amount="0", type="bogus"),
+        "not an object",
+    ]
+    response = integration_api.post(URL, {"transactions": items}, format="json")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["accepted"] == 1
+    reasons = {
+        row["index"]: {(e["field"], e["code"]) for e in row["errors"]} for row in body["rejected"]
+    }
+    assert reasons[1] == {("customer_no", "unknown_customer")}
+    assert reasons[2] == {("amount", "min_value")}
+    assert reasons[3] == {("amount", "invalid")}
+    assert reasons[4] == {("type", "invalid_choice")}
+    assert reasons[5] == {("channel", "invalid_choice")}
+    assert reasons[6] == {("merchant_category", "invalid_mcc")}
+    assert reasons[7] == {("occurred_at", "future_timestamp")}
+    assert reasons[8] == {("amount", "min_value"), ("type", "invalid_choice")}
+    assert 9 in reasons
+    assert all(e["detail"] for row in body["rejected"] for e in row["errors"])
+    assert Transaction.objects.count() == 1
+
+
+def test_oversized_batch_answers_413_and_stores_nothing(integration_api):
+    member = MemberFactory()
+    items = [tx_item(member) for _ in range(1001)]
+    response = integration_api.post(URL, {"transactions": items}, format="json")
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "batch_too_large"
+    assert Transaction.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b'{"transactions": [', "application/json", 400, "parse_error"),
+        (b'{"transactions": [{"amount": NaN}]}', "application/json", 400, "parse_error"),
+        (b"external_id=1", "application/x-www-form-urlencoded", 415, "unsupported_media_type"),
+        (b'{"items": []}', "application/json", 400, "validation_error"),
+        (b'{"transactions": {}}', "application/json", 400, "validation_error"),
+        (b'{"transactions": []}', "application/json", 400, "validation_error"),
+        (b"[1, 2]", "application/json", 400, "validation_error"),
+    ],
+)
+def test_malformed_envelope_answers_a_problem_and_stores_nothing(
+    integration_api, body, content_type, status, code
+):
+    response = integration_api.generic("POST", URL, body, content_type=content_type)
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == code
+    assert Transaction.objects.count() == 0
+
+
+def test_ingest_needs_the_integration_role(staff_client, member_client, api):
+    assert api.post(URL, {"transactions": []}, format="json").status_code == 401
+    response = staff_client("marketing").post(URL, {"transactions": []}, format="json")
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+    assert member_client().post(URL, {"transactions": []}, format="json").status_code == 403
