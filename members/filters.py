@@ -16,6 +16,7 @@ class MemberFilter(django_filters.FilterSet):
     joined_from = django_filters.DateFilter(field_name="joined_at", lookup_expr="gte")
     joined_to = django_filters.DateFilter(field_name="joined_at", lookup_expr="lte")
     city = django_filters.CharFilter()
+    tier = django_filters.CharFilter(field_name="tier_code", label=_("Current tier code"))
     branch_code = django_filters.CharFilter()
     search = django_filters.CharFilter(
         method="filter_search", label=_("Customer number, name or email")

@@ -2,7 +2,7 @@ import datetime as dt
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from django.db.models import Avg, Count, OuterRef, Prefetch, QuerySet, Subquery, Sum, Value
+from django.db.models import Avg, Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
@@ -31,13 +31,16 @@ def _latest_snapshot(field: str) -> Subquery:
 def member_list() -> QuerySet[Member]:
     """Members with their latest AUM, contribution and snapshot date (``latest_*``) and their
     current tier code (``tier_code``; the lowest active tier for members without a state)."""
-    lowest = tier_lowest()
     return Member.objects.annotate(
         latest_aum=_latest_snapshot("aum"),
         latest_contribution=_latest_snapshot("contribution"),
         latest_as_of=_latest_snapshot("as_of"),
-        tier_code=Coalesce("tier_state__tier__code", Value(lowest.code if lowest else None)),
+        tier_code=Coalesce("tier_state__tier__code", _lowest_tier_code()),
     )
+
+
+def _lowest_tier_code() -> Subquery:
+    return Subquery(Tier.objects.filter(active=True).order_by("rank").values("code")[:1])
 
 
 def member_get(*, customer_no: str) -> Member:
@@ -233,11 +236,10 @@ def tier_override_get(*, override_id: Any) -> TierOverride:
 
 def tier_member_counts() -> dict[str, int]:
     """Members (not closed) per current tier code."""
-    lowest = tier_lowest()
     counts: dict[str, int] = {}
     rows = (
         Member.objects.exclude(status=Member.Status.CLOSED)
-        .annotate(code=Coalesce("tier_state__tier__code", Value(lowest.code if lowest else "")))
+        .annotate(code=Coalesce("tier_state__tier__code", _lowest_tier_code()))
         .values("code")
         .annotate(n=Count("pk"))
     )
