@@ -256,7 +256,6 @@ class TierEvaluationRunAdmin(ReadOnlyAdmin):
         "trigger",
         "requested_by",
         "chunk_size",
-        "cursor",
         "total",
         "processed",
         "upgraded",

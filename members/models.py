@@ -469,8 +469,9 @@ class TierOverride(models.Model):
 class TierEvaluationRun(models.Model):
     """One evaluation of every member's tier for an ``as_of`` date, with its progress.
 
-    At most one run is queued or running at a time (a partial unique index). ``cursor`` is the
-    last member id whose chunk committed, so a run interrupted by a crash resumes after it.
+    At most one run is queued or running at a time (a partial unique index). Its members are
+    split into :class:`TierEvaluationChunk` ranges that workers claim and finish one transaction
+    each, so a run interrupted by a crash resumes with the chunks that did not commit.
     """
 
     class Status(models.TextChoices):
@@ -500,7 +501,6 @@ class TierEvaluationRun(models.Model):
         verbose_name=_("requested by"),
     )
     chunk_size = models.PositiveIntegerField(_("chunk size"), default=10_000)
-    cursor = models.BigIntegerField(_("cursor"), default=0)
     total = models.PositiveIntegerField(_("members to evaluate"), default=0)
     processed = models.PositiveIntegerField(_("processed"), default=0)
     upgraded = models.PositiveIntegerField(_("upgraded"), default=0)
@@ -529,6 +529,38 @@ class TierEvaluationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.as_of} {self.status} {self.run_id}"
+
+
+class TierEvaluationChunk(models.Model):
+    """Members with ``lo < id <= hi`` of one run. A worker claims a chunk (``SKIP LOCKED``),
+    evaluates its members and marks it done in the same transaction, so several workers share
+    a run and none evaluates a chunk twice."""
+
+    run = models.ForeignKey(
+        TierEvaluationRun, on_delete=models.CASCADE, related_name="chunks", verbose_name=_("run")
+    )
+    lo = models.BigIntegerField(_("after member id"))
+    hi = models.BigIntegerField(_("up to member id"))
+    done = models.BooleanField(_("done"), default=False)
+    processed = models.PositiveIntegerField(_("processed"), default=0)
+    upgraded = models.PositiveIntegerField(_("upgraded"), default=0)
+    downgraded = models.PositiveIntegerField(_("downgraded"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("tier evaluation chunk")
+        verbose_name_plural = _("tier evaluation chunks")
+        ordering = ["run", "lo"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "lo"], name="tier_chunk_run_lo_uniq"),
+            models.CheckConstraint(
+                condition=models.Q(hi__gt=models.F("lo")), name="tier_chunk_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} ({self.lo}, {self.hi}]"
 
 
 class MemberTier(models.Model):

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Max, Min
 from django.db.models.functions import Greatest
 from django.forms.models import model_to_dict
 from django.utils import timezone, translation
@@ -34,12 +34,13 @@ from members.models import (
     MemberTier,
     Message,
     Tier,
+    TierEvaluationChunk,
     TierEvaluationRun,
     TierHistory,
     TierOverride,
 )
 from members.signals import member_closed
-from members.tier_sql import TIER_RUN_LOCK, TIER_STATE_LOCK, evaluate_sql, simulate_sql
+from members.tier_sql import TIER_STATE_LOCK, evaluate_sql, simulate_sql
 
 MEMBER_FIELDS = (
     "name",
@@ -420,9 +421,12 @@ def tier_evaluation_start(
 
 
 def _tier_evaluation_enqueue(run: TierEvaluationRun) -> None:
+    """After the commit, hand the run to ``TIER_EVALUATION_WORKERS`` tasks that share its
+    chunks (a worker that finds nothing left simply returns)."""
     from members.tasks import tier_evaluate_task
 
-    tier_evaluate_task.delay_on_commit(run_id=str(run.run_id))
+    for _worker in range(getattr(settings, "TIER_EVALUATION_WORKERS", 2)):
+        tier_evaluate_task.delay_on_commit(run_id=str(run.run_id))
 
 
 def tier_evaluation_resume(*, run_id: Any, actor: Any = None) -> TierEvaluationRun:
@@ -448,45 +452,72 @@ def tier_evaluation_resume(*, run_id: Any, actor: Any = None) -> TierEvaluationR
     return run
 
 
-def _chunk_upper_bound(*, cursor: int, chunk_size: int) -> int | None:
-    """The id of the ``chunk_size``-th member after ``cursor`` (or the last one)."""
-    ids = Member.objects.filter(pk__gt=cursor).order_by("pk").values_list("pk", flat=True)
-    upper = ids[chunk_size - 1 : chunk_size].first()
-    if upper is None:
-        upper = Member.objects.filter(pk__gt=cursor).order_by("-pk").values_list("pk", flat=True)
-        upper = upper.first()
-    return upper
+def _tier_run_prepare(*, run_id: Any) -> TierEvaluationRun:
+    """Mark a queued run running and split its members into chunks (once: a resumed run keeps
+    the chunks it has, done or not)."""
+    with transaction.atomic():
+        run = TierEvaluationRun.objects.select_for_update().filter(run_id=run_id).first()
+        if run is None:
+            raise EvaluationRunNotFound()
+        if run.status != TierEvaluationRun.Status.QUEUED:
+            return run
+        if not run.chunks.exists():
+            bounds = Member.objects.aggregate(first=Min("pk"), last=Max("pk"))
+            if bounds["first"] is not None:
+                start, last, size = bounds["first"] - 1, bounds["last"], run.chunk_size
+                TierEvaluationChunk.objects.bulk_create(
+                    TierEvaluationChunk(run=run, lo=lo, hi=min(lo + size, last))
+                    for lo in range(start, last, size)
+                )
+        run.status = TierEvaluationRun.Status.RUNNING
+        run.started_at = run.started_at or timezone.now()
+        run.save(update_fields=["status", "started_at"])
+    return run
+
+
+def _tier_chunk_evaluate(*, run: TierEvaluationRun, sql: str, params: dict[str, Any]) -> bool:
+    """Claim one pending chunk of ``run``, evaluate it and record its counts, all in one
+    transaction. ``False`` when no chunk is left to claim."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        chunk = (
+            TierEvaluationChunk.objects.select_for_update(skip_locked=True)
+            .filter(run=run, done=False, run__status=TierEvaluationRun.Status.RUNNING)
+            .order_by("lo")
+            .first()
+        )
+        if chunk is None:
+            return False
+        # Shared with other chunks, exclusive for an override being applied (see tier_sql).
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [TIER_STATE_LOCK])
+        # JIT compiling this large statement costs more than running it.
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql, {**params, "lo": chunk.lo, "hi": chunk.hi, "now": timezone.now()})
+        names = [column.name for column in cursor.description]
+        counts = dict(zip(names, cursor.fetchone(), strict=True))
+        progress = {
+            key: counts[key] for key in ("processed", "upgraded", "downgraded", "unchanged")
+        }
+        TierEvaluationChunk.objects.filter(pk=chunk.pk).update(
+            done=True, finished_at=timezone.now(), **progress
+        )
+        TierEvaluationRun.objects.filter(pk=run.pk).update(
+            **{key: F(key) + value for key, value in progress.items()}
+        )
+    return True
 
 
 def tier_evaluate(*, run_id: Any) -> TierEvaluationRun:
-    """Process a queued (or interrupted) evaluation run to the end, one chunk of members per
-    transaction.
+    """Work on an evaluation run until no chunk is left, then mark it done.
 
-    Guarantees: each chunk's tier changes, grace counts, history rows, member messages and the
-    run's progress commit together, so a crash loses at most the chunk in progress and a new
-    call resumes after the last committed one. A run that is already done is returned as is;
-    a run another worker is processing right now is left to it.
+    Guarantees: each chunk's tier changes, grace counts, history rows, member messages and its
+    share of the run's progress commit together, exactly once. Several workers may call this
+    for the same run at once: they share the chunks. A crash loses at most the chunks in
+    progress, which the next call (or :func:`tier_evaluation_resume`) evaluates. A run that is
+    done or failed is returned as it is.
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [TIER_RUN_LOCK])
-        if not cursor.fetchone()[0]:
-            return TierEvaluationRun.objects.get(run_id=run_id)
-    try:
-        return _tier_evaluate_locked(run_id=run_id)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [TIER_RUN_LOCK])
-
-
-def _tier_evaluate_locked(*, run_id: Any) -> TierEvaluationRun:
-    run = TierEvaluationRun.objects.filter(run_id=run_id).first()
-    if run is None:
-        raise EvaluationRunNotFound()
-    if run.status not in (TierEvaluationRun.Status.QUEUED, TierEvaluationRun.Status.RUNNING):
+    run = _tier_run_prepare(run_id=run_id)
+    if run.status != TierEvaluationRun.Status.RUNNING:
         return run
-    TierEvaluationRun.objects.filter(pk=run.pk).update(
-        status=TierEvaluationRun.Status.RUNNING, started_at=run.started_at or timezone.now()
-    )
     try:
         tiers = list(Tier.objects.order_by("rank"))
         if not any(tier.active for tier in tiers):
@@ -497,35 +528,19 @@ def _tier_evaluate_locked(*, run_id: Any) -> TierEvaluationRun:
             run_pk=run.pk,
             run_id=str(run.run_id),
         )
-        cursor_id = run.cursor
-        while True:
-            upper = _chunk_upper_bound(cursor=cursor_id, chunk_size=run.chunk_size)
-            if upper is None:
-                break
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TIER_STATE_LOCK])
-                # JIT compiling this large statement costs more than running it.
-                cursor.execute("SET LOCAL jit = off")
-                cursor.execute(sql, {**params, "lo": cursor_id, "hi": upper, "now": timezone.now()})
-                counts = dict(
-                    zip([col.name for col in cursor.description], cursor.fetchone(), strict=True)
-                )
-                TierEvaluationRun.objects.filter(pk=run.pk).update(
-                    cursor=upper,
-                    processed=F("processed") + counts["processed"],
-                    upgraded=F("upgraded") + counts["upgraded"],
-                    downgraded=F("downgraded") + counts["downgraded"],
-                    unchanged=F("unchanged") + counts["unchanged"],
-                )
-            cursor_id = upper
+        while _tier_chunk_evaluate(run=run, sql=sql, params=params):
+            pass
     except Exception as exc:
-        TierEvaluationRun.objects.filter(pk=run.pk).update(
+        TierEvaluationRun.objects.filter(pk=run.pk, status=TierEvaluationRun.Status.RUNNING).update(
             status=TierEvaluationRun.Status.FAILED,
             finished_at=timezone.now(),
             error=f"{type(exc).__name__}: {exc}"[:2000],
         )
         raise
-    TierEvaluationRun.objects.filter(pk=run.pk).update(
+    # Done once no chunk is left undone; a worker still inside its last chunk finishes it.
+    TierEvaluationRun.objects.filter(pk=run.pk, status=TierEvaluationRun.Status.RUNNING).exclude(
+        chunks__done=False
+    ).update(
         status=TierEvaluationRun.Status.DONE,
         finished_at=timezone.now(),
         total=Greatest(F("total"), F("processed")),
@@ -648,8 +663,8 @@ def tier_override_approve(*, override_id: Any, actor: Any, note: str = "") -> Ti
     override.decision_note = note
     override.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
     with connection.cursor() as cursor:
-        # Wait for an evaluation chunk in progress, so it cannot overwrite this change.
-        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [TIER_STATE_LOCK])
+        # Wait for evaluation chunks in progress, so none can overwrite this change.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TIER_STATE_LOCK])
     member = override.member
     state = MemberTier.objects.select_for_update().filter(member=member).first()
     previous = state.tier if state else Tier.objects.filter(active=True).order_by("rank").first()

@@ -39,13 +39,10 @@ STATE = MemberTier._meta.db_table
 HISTORY = TierHistory._meta.db_table
 MESSAGE = Message._meta.db_table
 
-# Keys of PostgreSQL advisory locks.
-# Held (transaction scope) by each evaluation chunk and by an override being applied, so an
-# override approved during a run is never overwritten by a chunk that read the state before it.
+# A PostgreSQL advisory lock (transaction scope): shared by evaluation chunks (they touch
+# disjoint members), exclusive for an override being applied, so an override approved during a
+# run is never overwritten by a chunk that read the member's state before it.
 TIER_STATE_LOCK = 0x7469_6572_7301
-# Held (session scope) by the worker processing a run, so a re-delivered task cannot process
-# the same run twice at once.
-TIER_RUN_LOCK = 0x7469_6572_7302
 
 
 def _window_start(as_of: dt.date, months: int) -> dt.date:

@@ -64,41 +64,46 @@ def test_two_evaluation_requests_at_once_start_one_run(staff_client, broker_queu
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_run_being_processed_is_not_processed_twice_at_once():
-    """A re-delivered task finds the run's advisory lock held and leaves the run alone."""
+def test_workers_sharing_a_run_evaluate_each_member_once():
+    """Two workers on the same run at once (real threads, own connections): every chunk is
+    claimed by one of them, the result is the same as one worker's."""
+    from members.models import MemberTier, Message, TierHistory
     from members.services import tier_evaluation_start
-    from members.tier_sql import TIER_RUN_LOCK
 
     ladder()
-    member = MemberFactory()
-    snapshots(member, "150000.00")
-    run = tier_evaluation_start(as_of=AS_OF)  # eager: processed on commit (autocommit here)
-    run.refresh_from_db()
-    assert run.status == TierEvaluationRun.Status.DONE
+    members = [MemberFactory() for _ in range(40)]
+    for index, member in enumerate(members):
+        snapshots(member, str(30000 * index))
+    # Autocommit: the on-commit enqueue would run it eagerly; queue it through the broker.
+    eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    try:
+        run = tier_evaluation_start(as_of=AS_OF, chunk_size=3)
+    finally:
+        celery_app.conf.task_always_eager = eager
+        celery_app.control.purge()
+    barrier = threading.Barrier(2)
+    errors = []
 
-    holder_ready, release = threading.Event(), threading.Event()
-
-    def hold_lock():
+    def work():
         try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_lock(%s)", [TIER_RUN_LOCK])
-                holder_ready.set()
-                release.wait(timeout=10)
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [TIER_RUN_LOCK])
+            barrier.wait(timeout=10)
+            tier_evaluate(run_id=run.run_id)
+        except Exception as exc:  # reported below
+            errors.append(exc)
         finally:
             connection.close()
 
-    TierEvaluationRun.objects.filter(pk=run.pk).update(
-        status=TierEvaluationRun.Status.RUNNING, processed=0
-    )
-    holder = threading.Thread(target=hold_lock)
-    holder.start()
-    holder_ready.wait(timeout=10)
-    try:
-        untouched = tier_evaluate(run_id=run.run_id)
-        assert untouched.status == TierEvaluationRun.Status.RUNNING
-        assert untouched.processed == 0
-    finally:
-        release.set()
-        holder.join(timeout=10)
-    assert tier_evaluate(run_id=run.run_id).status == TierEvaluationRun.Status.DONE
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    run.refresh_from_db()
+    assert run.status == TierEvaluationRun.Status.DONE
+    assert run.processed == 40
+    assert run.chunks.filter(done=True).count() == run.chunks.count() == 14
+    moved = sum(1 for m in members if tier_of(m) != "STANDARD")
+    assert run.upgraded == moved == TierHistory.objects.count() == Message.objects.count()
+    assert MemberTier.objects.count() == moved

@@ -246,19 +246,37 @@ def test_small_chunks_give_the_same_result_as_one_chunk(tiers):
     ]
 
 
-def test_an_interrupted_run_resumes_after_its_last_committed_chunk(tiers):
+def test_an_interrupted_run_resumes_with_the_chunks_that_did_not_commit(tiers):
     members = [MemberFactory() for _ in range(4)]
     for member in members:
         snapshots(member, "150000.00")
     run = tier_evaluation_start(as_of=AS_OF, chunk_size=2)
-    # As if a worker had committed the first chunk (and its progress), then died.
-    TierEvaluationRun.objects.filter(pk=run.pk).update(
-        status=TierEvaluationRun.Status.RUNNING, cursor=members[1].pk, processed=2, unchanged=2
-    )
+    # As if a worker had split the run, committed the first chunk (and its progress), then died.
+    from members.services import _tier_run_prepare
+
+    _tier_run_prepare(run_id=run.run_id)
+    first = run.chunks.order_by("lo").first()
+    assert (first.lo, first.hi) == (members[0].pk - 1, members[1].pk)
+    run.chunks.filter(pk=first.pk).update(done=True, processed=2, unchanged=2)
+    TierEvaluationRun.objects.filter(pk=run.pk).update(processed=2, unchanged=2)
+
     run = tier_evaluate(run_id=run.run_id)
     assert run.status == TierEvaluationRun.Status.DONE
     assert (run.processed, run.upgraded) == (4, 2)
     assert [tier_of(m) for m in members] == ["STANDARD", "STANDARD", "GOLD", "GOLD"]
+    assert not run.chunks.filter(done=False).exists()
+
+
+def test_a_failed_run_can_be_resumed(tiers):
+    from members.services import tier_evaluation_resume
+
+    member = MemberFactory()
+    snapshots(member, "150000.00")
+    run = tier_evaluation_start(as_of=AS_OF)
+    TierEvaluationRun.objects.filter(pk=run.pk).update(status=TierEvaluationRun.Status.FAILED)
+    tier_evaluation_resume(run_id=run.run_id)
+    assert tier_evaluate(run_id=run.run_id).status == TierEvaluationRun.Status.DONE
+    assert tier_of(member) == "GOLD"
 
 
 def test_closed_members_are_not_evaluated(tiers):
