@@ -2,7 +2,7 @@ import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Member, Message
+from members.models import Member, Message, TierOverride
 
 
 class MemberFilter(django_filters.FilterSet):
@@ -42,3 +42,13 @@ class MessageFilter(django_filters.FilterSet):
     class Meta:
         model = Message
         fields = ["kind"]
+
+
+class TierOverrideFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=TierOverride.Status.choices)
+    customer_no = django_filters.CharFilter(field_name="member__customer_no")
+    tier = django_filters.CharFilter(field_name="tier__code")
+
+    class Meta:
+        model = TierOverride
+        fields = ["status"]

@@ -408,7 +408,9 @@ def tier_evaluation_start(
                     target=run,
                     after={"run_id": str(run.run_id), "as_of": as_of.isoformat()},
                 )
-        except IntegrityError:
+        except IntegrityError as exc:
+            if _constraint_name(exc) != "tier_run_one_active":
+                raise
             active = TierEvaluationRun.objects.filter(
                 status__in=[TierEvaluationRun.Status.QUEUED, TierEvaluationRun.Status.RUNNING]
             ).first()
@@ -417,7 +419,13 @@ def tier_evaluation_start(
             continue  # the active run finished in between: try again
         _tier_evaluation_enqueue(run)
         return run
-    raise EvaluationRunning(run_id="")  # pragma: no cover - three finished runs in a row
+    raise EvaluationRunning(run_id="")  # three runs finished while we tried: give up
+
+
+def _constraint_name(exc: IntegrityError) -> str | None:
+    """The name of the constraint PostgreSQL reports as violated, if any."""
+    diag = getattr(exc.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None)
 
 
 def _tier_evaluation_enqueue(run: TierEvaluationRun) -> None:
@@ -612,6 +620,8 @@ def tier_override_request(
 ) -> TierOverride:
     """Ask for ``member`` to hold ``tier`` until ``expires_at``; nothing changes until a
     different person approves. A member has at most one pending request."""
+    if member.status == Member.Status.CLOSED:
+        raise MemberClosed()
     if not tier.active:
         raise TierInactive()
     if expires_at <= timezone.now():
@@ -657,6 +667,8 @@ def tier_override_approve(*, override_id: Any, actor: Any, note: str = "") -> Ti
     now = timezone.now()
     if override.expires_at <= now:
         raise TierOverrideExpired()
+    if override.member.status == Member.Status.CLOSED:
+        raise MemberClosed()
     override.status = TierOverride.Status.APPROVED
     override.decided_by = actor
     override.decided_at = now

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from loyalty.api.permissions import HasRolePermission, IsMember
 from loyalty.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
 from loyalty.timeutils import business_today
+from members.filters import TierOverrideFilter
 from members.models import Tier, TierBenefit, TierEvaluationRun, TierHistory, TierOverride
 from members.selectors import (
     member_get,
@@ -363,7 +364,8 @@ class TierOverrideListApi(generics.ListCreateAPIView):
         "POST": ("members.add_tieroverride",),
     }
     serializer_class = OverrideOutputSerializer
-    filter_backends: list = []
+    filterset_class = TierOverrideFilter
+    ordering_fields = ["requested_at", "expires_at"]
 
     class InputSerializer(_StrictSerializer):
         customer_no = serializers.CharField(max_length=32)
@@ -390,13 +392,7 @@ class TierOverrideListApi(generics.ListCreateAPIView):
             return value
 
     def get_queryset(self):
-        overrides = tier_override_list()
-        params = self.request.query_params
-        if params.get("status") in TierOverride.Status.values:
-            overrides = overrides.filter(status=params["status"])
-        if params.get("customer_no"):
-            overrides = overrides.filter(member__customer_no=params["customer_no"])
-        return overrides
+        return tier_override_list()
 
     @extend_schema(request=InputSerializer, responses={201: OverrideOutputSerializer})
     def post(self, request):

@@ -471,3 +471,31 @@ def test_override_roles(tiers, staff_client, member_client):
         404,
         "not_found",
     )
+
+
+def test_no_override_for_a_closed_member(tiers, staff_client):
+    member = MemberFactory(status="closed")
+    _problem(
+        staff_client("operations").post(
+            "/api/v1/tiers/overrides/", _override_body(member), format="json"
+        ),
+        409,
+        "member_closed",
+    )
+
+
+def test_an_override_that_expired_before_approval_cannot_be_approved(tiers, staff_client):
+    member = MemberFactory()
+    created = staff_client("operations").post(
+        "/api/v1/tiers/overrides/", _override_body(member), format="json"
+    )
+    TierOverride.objects.filter(id=created.json()["id"]).update(
+        expires_at=timezone.now() - dt.timedelta(minutes=1)
+    )
+    _problem(
+        staff_client("approver").post(
+            f"/api/v1/tiers/overrides/{created.json()['id']}/approve/", {}, format="json"
+        ),
+        409,
+        "override_expired",
+    )
