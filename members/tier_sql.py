@@ -51,6 +51,8 @@ def _window_start(as_of: dt.date, months: int) -> dt.date:
     return dt.date(month_index // 12, month_index % 12 + 1, 1)
 
 
+# Each step ends with OFFSET 0, which keeps PostgreSQL from folding it into the next: folded,
+# every reference to ``q_rank`` or ``action`` would repeat the whole CASE it stands for.
 def decision_sql(*, tiers: list[dict[str, Any]], as_of: dt.date) -> tuple[str, dict[str, Any]]:
     """The decision CTEs (ending with ``decided``) for ``tiers`` (payload dicts, proposals
     applied) and their parameters; the caller adds ``lo``, ``hi`` and ``now``.
@@ -153,11 +155,13 @@ cur AS (
            CASE {" ".join(conditions)} ELSE %(lowest_rank)s END AS q_rank,
            {window_columns}
     FROM {MEMBER} m
-    LEFT JOIN {STATE} st ON st.member_id = m.id
+    LEFT JOIN {STATE} st
+           ON st.member_id = m.id AND st.member_id > %(lo)s AND st.member_id <= %(hi)s
     LEFT JOIN members_tieroverride ov
            ON ov.id = st.override_id AND ov.status = 'approved' AND ov.expires_at > %(now)s
     LEFT JOIN agg a ON a.member_id = m.id
     WHERE m.id > %(lo)s AND m.id <= %(hi)s AND m.status <> 'closed'
+    OFFSET 0
 ),
 facts AS (
     SELECT cur.*,
@@ -170,6 +174,7 @@ facts AS (
                AS lower_id,
            {lookup("q_rank", {t["rank"]: t["id"] for t in active})} AS q_tier_id
     FROM cur
+    OFFSET 0
 ),
 judged AS (
     SELECT facts.*,
@@ -185,6 +190,7 @@ judged AS (
             ELSE 'fail'
         END AS action
     FROM facts
+    OFFSET 0
 ),
 moves AS (
     SELECT judged.*,
@@ -205,6 +211,7 @@ moves AS (
         CASE WHEN action = 'override_expired' THEN NULL ELSE override_id END
             AS new_override_id
     FROM judged
+    OFFSET 0
 ),
 decided AS (
     SELECT member_id, tier_id, cur_rank, failing_count, override_id, since, q_tier_id,

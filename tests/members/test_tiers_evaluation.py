@@ -348,3 +348,27 @@ def test_a_deactivated_tier_sends_its_members_to_the_qualified_tier(tiers):
     evaluate(as_of=NOV)
     assert tier_of(member) == "PLATINUM"
     assert TierHistory.objects.filter(member=member).first().reason == "tier_retired"
+
+
+def test_snapshot_ingest_still_replaces_a_resent_date_with_the_covering_index(
+    tiers, integration_api
+):
+    member = MemberFactory()
+    body = {"snapshots": [{"customer_no": member.customer_no, "as_of": "2026-10-31"}]}
+    body["snapshots"][0]["deposits"] = "100.00"
+    assert (
+        integration_api.post("/api/v1/ingest/asset-snapshots/", body, format="json").json()[
+            "created"
+        ]
+        == 1
+    )
+    body["snapshots"][0]["deposits"] = "150000.00"
+    assert (
+        integration_api.post("/api/v1/ingest/asset-snapshots/", body, format="json").json()[
+            "updated"
+        ]
+        == 1
+    )
+    assert member.snapshots.get().aum == Decimal("150000.00")
+    evaluate()
+    assert tier_of(member) == "GOLD"
