@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         call_command("migrate", verbosity=0)
         from members.demo_tiers import seed_tiers
-        from members.models import TierEvaluationRun, TierHistory
+        from members.models import TierEvaluationRun
 
         seed_tiers()
         print("load", flush=True)
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  run {run.run_id}: processed {run.processed:,}, upgraded {run.upgraded:,}, "
             f"downgraded {run.downgraded:,}, unchanged {run.unchanged:,}; "
-            f"{TierHistory.objects.count():,} history rows"
+            f"{run.changes.count():,} history rows"
         )
         print(
             f"  next month {month.run_id}: upgraded {month.upgraded:,}, "

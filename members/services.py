@@ -497,8 +497,10 @@ def _tier_chunk_evaluate(*, run: TierEvaluationRun, sql: str, params: dict[str, 
             return False
         # Shared with other chunks, exclusive for an override being applied (see tier_sql).
         cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [TIER_STATE_LOCK])
-        # JIT compiling this large statement costs more than running it.
+        # JIT compiling this large statement costs more than running it; the chunk's decisions
+        # stay in memory instead of a temporary file.
         cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL work_mem = '64MB'")
         cursor.execute(sql, {**params, "lo": chunk.lo, "hi": chunk.hi, "now": timezone.now()})
         names = [column.name for column in cursor.description]
         counts = dict(zip(names, cursor.fetchone(), strict=True))
