@@ -325,9 +325,18 @@ def _tier_payload(tier: Tier, proposal: dict[str, Any] | None = None) -> dict[st
         "active": tier.active,
     }
     values.update(proposal or {})
+    # The decision SQL is generated from these values: only numbers and known choices pass.
+    for name in ("rank", "window_months", "grace_periods"):
+        values[name] = int(values[name])
+    if not 1 <= values["window_months"] <= 24 or values["grace_periods"] < 1:
+        raise ValueError(f"tier {tier.code}: window_months or grace_periods out of range")
+    if values["rule"] not in Tier.Rule.values:
+        raise ValueError(f"tier {tier.code}: unknown rule {values['rule']!r}")
+    if values["downgrade_mode"] not in Tier.DowngradeMode.values:
+        raise ValueError(f"tier {tier.code}: unknown downgrade mode {values['downgrade_mode']!r}")
     for name in ("min_avg_aum", "min_contribution"):
         if values[name] is not None:
-            values[name] = str(values[name])
+            values[name] = str(Decimal(values[name]))
     return values
 
 

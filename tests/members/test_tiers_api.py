@@ -499,3 +499,18 @@ def test_an_override_that_expired_before_approval_cannot_be_approved(tiers, staf
         409,
         "override_expired",
     )
+
+
+def test_the_openapi_schema_describes_the_tier_endpoints(admin_api):
+    response = admin_api.get("/api/schema/")
+    assert response.status_code == 200
+    text = response.content.decode()
+    for path in (
+        "/api/v1/tiers/",
+        "/api/v1/tiers/evaluate/",
+        "/api/v1/tiers/runs/{run_id}/",
+        "/api/v1/tiers/simulate/",
+        "/api/v1/tiers/overrides/{override_id}/approve/",
+        "/api/v1/me/tier/",
+    ):
+        assert f"{path}:" in text, path
