@@ -20,6 +20,7 @@ from members.models import (
     TierHistory,
     TierOverride,
 )
+from members.selectors import member_tier_standing
 from members.services import (
     member_close,
     member_freeze,
@@ -42,6 +43,20 @@ class AssetSnapshotInline(admin.TabularInline):
     max_num = 60
 
 
+class TierHistoryInline(admin.TabularInline):
+    model = TierHistory
+    fk_name = "member"
+    extra = 0
+    max_num = 0
+    can_delete = False
+    ordering = ["-occurred_at"]
+    fields = ["occurred_at", "from_tier", "to_tier", "reason", "as_of", "avg_aum", "contribution"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Member)
 class MemberAdmin(admin.ModelAdmin):
     list_display = ["customer_no", "name", "status", "city", "branch_code", "joined_at"]
@@ -55,10 +70,26 @@ class MemberAdmin(admin.ModelAdmin):
     ]
     search_fields = ["customer_no", "name", "email"]
     date_hierarchy = "joined_at"
-    readonly_fields = ["status", "status_changed_at", "created_at", "updated_at"]
-    inlines = [AssetSnapshotInline]
+    readonly_fields = [
+        "status",
+        "status_changed_at",
+        "current_tier",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [AssetSnapshotInline, TierHistoryInline]
     actions = ["freeze", "unfreeze", "close"]
     list_per_page = 50
+
+    @admin.display(description=_("tier"))
+    def current_tier(self, member) -> str:
+        standing = member_tier_standing(member=member)
+        tier = standing["tier"]
+        if tier is None:
+            return "-"
+        warning = standing["downgrade_warning"]
+        suffix = f" ({warning['detail']})" if warning else ""
+        return f"{tier.code} {tier.name} · {standing['since']}{suffix}"
 
     def get_readonly_fields(self, request, obj=None):
         # The bank's customer number never changes once the member exists.

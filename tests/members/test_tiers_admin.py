@@ -164,3 +164,16 @@ def test_admin_self_approval_is_refused():
     )
     override.refresh_from_db()
     assert override.status == "pending"
+
+
+def test_member_admin_shows_the_tier_and_its_history():
+    from tests.members.tier_helpers import evaluate
+
+    seed_tiers()
+    member = MemberFactory()
+    snapshots(member, "150000.00")
+    evaluate()
+    client, _ = _admin_client(superuser=True)
+    page = client.get(f"/admin/members/member/{member.pk}/change/").content.decode()
+    assert "GOLD" in page
+    assert "Qualified for a higher tier" in page
