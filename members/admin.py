@@ -337,7 +337,10 @@ class TierEvaluationRunAdmin(ReadOnlyAdmin):
             self.message_user(request, str(exc.detail), messages.ERROR)
         return HttpResponseRedirect(reverse("admin:members_tierevaluationrun_changelist"))
 
-    @admin.action(description=_("Resume selected failed runs"), permissions=["change"])
+    @admin.action(
+        description=_("Resume selected runs (failed, or stuck without workers)"),
+        permissions=["change"],
+    )
     def resume(self, request, queryset):
         for run in queryset:
             try:

@@ -48,7 +48,7 @@ class NoActiveTiers(Conflict):
 
 class EvaluationNotResumable(Conflict):
     code = "evaluation_not_resumable"
-    default_detail = _("Only a failed evaluation run can be resumed.")
+    default_detail = _("This evaluation run is done; start a new one instead.")
 
 
 class TierInactive(Conflict):

@@ -447,23 +447,27 @@ def _tier_evaluation_enqueue(run: TierEvaluationRun) -> None:
 
 
 def tier_evaluation_resume(*, run_id: Any, actor: Any = None) -> TierEvaluationRun:
-    """Queue a failed run again; it goes on after the last chunk that committed."""
+    """Put workers on a run again: a failed run is queued again (it goes on with the chunks that
+    did not commit), a queued or running run whose workers were lost gets new ones (chunks in
+    progress elsewhere stay locked, so nothing is evaluated twice). A done run cannot resume."""
     with transaction.atomic():
         run = TierEvaluationRun.objects.select_for_update().filter(run_id=run_id).first()
         if run is None:
             raise EvaluationRunNotFound()
-        if run.status != TierEvaluationRun.Status.FAILED:
+        if run.status == TierEvaluationRun.Status.DONE:
             raise EvaluationNotResumable()
-        try:
-            with transaction.atomic():
-                run.status = TierEvaluationRun.Status.QUEUED
-                run.error = ""
-                run.save(update_fields=["status", "error"])
-        except IntegrityError:
-            active = TierEvaluationRun.objects.filter(
-                status__in=[TierEvaluationRun.Status.QUEUED, TierEvaluationRun.Status.RUNNING]
-            ).first()
-            raise EvaluationRunning(run_id=str(active.run_id) if active else "") from None
+        if run.status == TierEvaluationRun.Status.FAILED:
+            try:
+                with transaction.atomic():
+                    run.status = TierEvaluationRun.Status.QUEUED
+                    run.error = ""
+                    run.finished_at = None
+                    run.save(update_fields=["status", "error", "finished_at"])
+            except IntegrityError:
+                active = TierEvaluationRun.objects.filter(
+                    status__in=[TierEvaluationRun.Status.QUEUED, TierEvaluationRun.Status.RUNNING]
+                ).first()
+                raise EvaluationRunning(run_id=str(active.run_id) if active else "") from None
         audit_log_record(actor=actor, action="tier_evaluation.resume", target=run)
         _tier_evaluation_enqueue(run)
     return run

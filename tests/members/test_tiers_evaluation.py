@@ -372,3 +372,21 @@ def test_snapshot_ingest_still_replaces_a_resent_date_with_the_covering_index(
     assert member.snapshots.get().aum == Decimal("150000.00")
     evaluate()
     assert tier_of(member) == "GOLD"
+
+
+def test_a_done_run_cannot_be_resumed_but_a_stuck_one_gets_workers_again(
+    tiers, django_capture_on_commit_callbacks
+):
+    from members.errors import EvaluationNotResumable
+    from members.services import tier_evaluation_resume
+
+    member = MemberFactory()
+    snapshots(member, "150000.00")
+    run = tier_evaluation_start(as_of=AS_OF)  # its task message is lost (never committed here)
+    with django_capture_on_commit_callbacks(execute=True):
+        tier_evaluation_resume(run_id=run.run_id)
+    run.refresh_from_db()
+    assert run.status == TierEvaluationRun.Status.DONE
+    assert tier_of(member) == "GOLD"
+    with pytest.raises(EvaluationNotResumable):
+        tier_evaluation_resume(run_id=run.run_id)
