@@ -91,8 +91,12 @@ def roles_sync_after_migrate(sender, apps=None, using="default", **kwargs) -> No
 
     # post_migrate is sent only for apps that have a models module.
     last = [config for config in installed.get_app_configs() if config.models_module][-1]
-    if apps is None or sender.label != last.label:
+    if sender.label != last.label:
         return
+    if apps is None:
+        # ``flush`` (a transactional test's teardown) sends no app registry: the installed
+        # models are the current ones.
+        apps = installed
     try:
         group_model = apps.get_model("auth", "Group")
         permission_model = apps.get_model("auth", "Permission")
