@@ -362,7 +362,12 @@ def _tier_change_text(
 
 def _tier_change_templates(*, tiers: list[Tier], as_of: dt.date) -> list[dict[str, Any]]:
     """Every possible tier-change message for a run, rendered once per language and pair of
-    tiers, so the run writes messages for any number of members in one statement."""
+    tiers, so the run writes messages for any number of members in one statement.
+
+    The statement writes them as :func:`member_message_send` would (the member's language, one
+    message per ``dedupe_key`` = run and member); calling it per member would make a run's time
+    grow with the number of changes by a Python round trip each.
+    """
     return [
         {
             "language": language,
