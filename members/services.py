@@ -577,6 +577,54 @@ def tier_evaluate(*, run_id: Any) -> TierEvaluationRun:
     return run
 
 
+def tier_overrides_expire(*, now: dt.datetime | None = None) -> int:
+    """Put members whose approved override has expired back in the tier they qualify for (as
+    of the latest evaluation), with history and a message, instead of leaving them in it until
+    the next monthly run. Returns how many members moved.
+
+    Runs the evaluation's own decision for each such member (a handful a day), under the lock
+    that keeps evaluation chunks out, so a run in progress cannot decide for them at the same
+    time.
+    """
+    now = now or timezone.now()
+    expired = list(
+        MemberTier.objects.filter(override__isnull=False, override__expires_at__lte=now)
+        .order_by("member_id")
+        .values_list("member_id", "override_id")
+    )
+    tiers = list(Tier.objects.order_by("rank"))
+    if not expired or not any(tier.active for tier in tiers):
+        return 0
+    last_run = (
+        TierEvaluationRun.objects.filter(status=TierEvaluationRun.Status.DONE)
+        .order_by("-as_of")
+        .first()
+    )
+    as_of = last_run.as_of if last_run else tier_default_as_of()
+    sql, params = evaluate_sql(tiers=[_tier_payload(t) for t in tiers], as_of=as_of)
+    params["templates"] = json.dumps(_tier_change_templates(tiers=tiers, as_of=as_of))
+    moved = 0
+    for member_id, override_id in expired:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TIER_STATE_LOCK])
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute(
+                sql,
+                {
+                    **params,
+                    "run_pk": None,
+                    "run_id": f"override-{override_id}",
+                    "lo": member_id - 1,
+                    "hi": member_id,
+                    "now": now,
+                },
+            )
+            names = [column.name for column in cursor.description]
+            counts = dict(zip(names, cursor.fetchone(), strict=True))
+            moved += counts["history"]
+    return moved
+
+
 def tiers_simulate(
     *, as_of: dt.date | None = None, proposals: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Any]:

@@ -30,3 +30,11 @@ def tier_evaluate_task(run_id: str | None = None, as_of: str | None = None) -> s
         # The start enqueued this task again with the run id, after its commit.
         return str(run.run_id)
     return str(tier_evaluate(run_id=run_id).run_id)
+
+
+@shared_task(name="members.tier_overrides_expire")
+def tier_overrides_expire_task() -> int:
+    """Daily: members whose tier override expired go back to their qualified tier."""
+    from members.services import tier_overrides_expire
+
+    return tier_overrides_expire()

@@ -8,10 +8,11 @@ the text is what makes the simulator's counts equal a real run's.
 
 Decision per member (``action``):
 
+- ``override`` / ``hold``: an approved override has not expired: the member is (or stays) in it.
+- ``override_expired``: the override in force ran out: straight to the qualified tier (also
+  when this ``as_of`` was evaluated before: the expiry is new, the grace count is not touched).
 - ``skip``: the member's state was already written by an evaluation of this or a later date,
   so re-running an ``as_of`` changes nothing.
-- ``override`` / ``hold``: an approved override has not expired: the member is (or stays) in it.
-- ``override_expired``: the override in force ran out: straight to the qualified tier.
 - ``tier_retired``: the member's tier was deactivated: straight to the qualified tier.
 - ``upgrade``: qualified above the current tier: at once.
 - ``pass``: qualified for the current tier: the grace count resets.
@@ -179,10 +180,10 @@ facts AS (
 judged AS (
     SELECT facts.*,
         CASE
-            WHEN last_as_of IS NOT NULL AND last_as_of >= %(as_of)s::date THEN 'skip'
             WHEN override_tier_id IS NOT NULL THEN
                 CASE WHEN override_tier_id <> tier_id THEN 'override' ELSE 'hold' END
             WHEN override_id IS NOT NULL THEN 'override_expired'
+            WHEN last_as_of IS NOT NULL AND last_as_of >= %(as_of)s::date THEN 'skip'
             WHEN NOT cur_active THEN 'tier_retired'
             WHEN q_rank > cur_rank THEN 'upgrade'
             WHEN q_rank = cur_rank THEN 'pass'
@@ -292,7 +293,7 @@ history_written AS (
     SELECT member_id, tier_id, new_tier_id,
            CASE WHEN action IN ('override', 'override_expired', 'tier_retired') THEN action
                 WHEN new_rank > cur_rank THEN 'upgrade' ELSE 'downgrade' END,
-           %(run_pk)s, CASE WHEN action = 'override' THEN override_id END,
+           %(run_pk)s, CASE WHEN action LIKE 'override%%' THEN override_id END,
            %(as_of)s::date, round(new_avg_aum, 2), new_contribution, %(now)s
     FROM moved
     RETURNING 1

@@ -48,6 +48,9 @@ def test_seed_creates_the_ladder_once_with_benefits_and_the_schedule():
     assert (task.crontab.minute, task.crontab.hour, task.crontab.day_of_month) == ("0", "2", "1")
     assert str(task.crontab.timezone) == "Asia/Shanghai"
     assert tier_evaluation_schedule_ensure().pk == task.pk
+    expiry = PeriodicTask.objects.get(task="members.tier_overrides_expire")
+    assert (expiry.crontab.hour, expiry.crontab.day_of_month) == ("0", "*")
+    assert PeriodicTask.objects.filter(task__startswith="members.tier").count() == 2
 
 
 def test_scheduled_task_without_a_run_id_starts_and_processes_a_run(

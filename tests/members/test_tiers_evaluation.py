@@ -390,3 +390,36 @@ def test_a_done_run_cannot_be_resumed_but_a_stuck_one_gets_workers_again(
     assert tier_of(member) == "GOLD"
     with pytest.raises(EvaluationNotResumable):
         tier_evaluation_resume(run_id=run.run_id)
+
+
+def test_the_daily_expiry_moves_a_member_back_when_the_override_ends(tiers):
+    from members.services import tier_overrides_expire
+
+    member, untouched = MemberFactory(preferred_language="en"), MemberFactory()
+    snapshots(member, "150000.00")
+    evaluate()
+    override = tier_override_request(
+        member=member,
+        tier=tiers["PRIVATE"],
+        reason="Courtesy",
+        expires_at=timezone.now() + dt.timedelta(days=1),
+        actor=UserFactory(),
+    )
+    tier_override_approve(override_id=override.id, actor=UserFactory())
+    assert tier_overrides_expire() == 0  # not expired yet
+    assert tier_of(member) == "PRIVATE"
+    moved = tier_overrides_expire(now=timezone.now() + dt.timedelta(days=2))
+    assert moved == 1
+    assert tier_of(member) == "GOLD"
+    assert tier_of(untouched) == "STANDARD"
+    last = TierHistory.objects.filter(member=member).first()
+    assert (last.reason, last.override_id, last.to_tier.code) == (
+        "override_expired",
+        override.id,
+        "GOLD",
+    )
+    assert Message.objects.filter(member=member, data__tier="GOLD").count() == 2
+    # Nothing left to expire; a re-run of the evaluated month keeps the member where they are.
+    assert tier_overrides_expire(now=timezone.now() + dt.timedelta(days=3)) == 0
+    evaluate()
+    assert tier_of(member) == "GOLD"
