@@ -506,7 +506,9 @@ def _tier_chunk_evaluate(*, run: TierEvaluationRun, sql: str, params: dict[str, 
     transaction. ``False`` when no chunk is left to claim."""
     with transaction.atomic(), connection.cursor() as cursor:
         chunk = (
-            TierEvaluationChunk.objects.select_for_update(skip_locked=True)
+            # Lock the chunk only: with the run's row locked too, workers would skip each
+            # other's chunks whenever one of them was updating the run's progress.
+            TierEvaluationChunk.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(run=run, done=False, run__status=TierEvaluationRun.Status.RUNNING)
             .order_by("lo")
             .first()

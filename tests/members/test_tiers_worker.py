@@ -19,6 +19,11 @@ from tests.members.tier_helpers import AS_OF, ladder, snapshots, tier_of
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _log(log) -> str:
+    log.seek(0)
+    return log.read()
+
+
 def _routes_set(routes) -> None:
     """Route tasks anew: the producer's router keeps the routes it was built with."""
     celery_app.conf.task_routes = routes
@@ -27,7 +32,7 @@ def _routes_set(routes) -> None:
 
 
 @pytest.fixture
-def tier_worker(transactional_db):
+def tier_worker(transactional_db, tmp_path):
     """A Celery worker process on a queue of its own, against this test's database; tier
     evaluation tasks are routed to that queue (not run in-process) while the test runs."""
     queue = f"tiers-test-{uuid.uuid4().hex[:8]}"
@@ -40,6 +45,7 @@ def tier_worker(transactional_db):
         "DEBUG": "1",
         "LOG_LEVEL": "WARNING",
     }
+    log = (tmp_path / "worker.log").open("w+")
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -50,6 +56,8 @@ def tier_worker(transactional_db):
             "worker",
             "-Q",
             queue,
+            "-n",
+            f"{queue}@%h",
             "--pool=solo",
             "--without-heartbeat",
             "--without-gossip",
@@ -60,8 +68,13 @@ def tier_worker(transactional_db):
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
+    # Publish only once the worker answers: its queue exists then, so no message is dropped.
+    deadline = time.monotonic() + 60
+    while not celery_app.control.ping(timeout=0.5):
+        assert worker.poll() is None, _log(log)
+        assert time.monotonic() < deadline, _log(log)
     eager, routes = celery_app.conf.task_always_eager, celery_app.conf.task_routes
     celery_app.conf.task_always_eager = False
     _routes_set({"members.tier_evaluate": {"queue": queue}})
@@ -78,6 +91,7 @@ def tier_worker(transactional_db):
             worker.wait(timeout=10)
         with celery_app.connection_for_write() as broker:
             broker.default_channel.queue_purge(queue)  # the idle second worker's message
+        log.close()
         connection.close()
 
 
@@ -97,7 +111,7 @@ def test_an_evaluation_requested_over_the_api_is_run_by_a_worker(tier_worker, ad
         status = TierEvaluationRun.objects.get(run_id=run_id).status
         if status in ("done", "failed"):
             break
-        assert tier_worker.poll() is None, tier_worker.stderr.read().decode()
+        assert tier_worker.poll() is None, "the worker stopped"
         time.sleep(0.2)
     assert status == "done"
     assert tier_of(member) == "PLATINUM"
