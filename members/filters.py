@@ -2,7 +2,7 @@ import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from members.models import Member, Message
+from members.models import Member, Message, TierOverride
 
 
 class MemberFilter(django_filters.FilterSet):
@@ -16,6 +16,7 @@ class MemberFilter(django_filters.FilterSet):
     joined_from = django_filters.DateFilter(field_name="joined_at", lookup_expr="gte")
     joined_to = django_filters.DateFilter(field_name="joined_at", lookup_expr="lte")
     city = django_filters.CharFilter()
+    tier = django_filters.CharFilter(field_name="tier_code", label=_("Current tier code"))
     branch_code = django_filters.CharFilter()
     search = django_filters.CharFilter(
         method="filter_search", label=_("Customer number, name or email")
@@ -41,3 +42,13 @@ class MessageFilter(django_filters.FilterSet):
     class Meta:
         model = Message
         fields = ["kind"]
+
+
+class TierOverrideFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=TierOverride.Status.choices)
+    customer_no = django_filters.CharFilter(field_name="member__customer_no")
+    tier = django_filters.CharFilter(field_name="tier__code")
+
+    class Meta:
+        model = TierOverride
+        fields = ["status"]

@@ -1,9 +1,11 @@
 import uuid
+from decimal import Decimal
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.money import DEFAULT_CURRENCY, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, MoneyField
@@ -143,7 +145,13 @@ class AssetSnapshot(models.Model):
         verbose_name_plural = _("asset snapshots")
         ordering = ["member", "-as_of"]
         constraints = [
-            models.UniqueConstraint(fields=["member", "as_of"], name="snapshot_member_as_of_uniq"),
+            # Covering (INCLUDE): tier evaluation averages a range of members' snapshots from
+            # the index alone, without visiting the table.
+            models.UniqueConstraint(
+                fields=["member", "as_of"],
+                include=["aum", "contribution"],
+                name="snapshot_member_as_of_uniq",
+            ),
             models.CheckConstraint(
                 condition=models.Q(deposits__gte=0)
                 & models.Q(wealth__gte=0)
@@ -210,3 +218,466 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.kind} {self.title}"
+
+
+tier_code_validator = RegexValidator(
+    r"^[A-Z][A-Z0-9_]{0,31}$",
+    _("A tier code is 1 to 32 capital letters, digits or '_', starting with a letter."),
+    code="invalid_tier_code",
+)
+
+
+def _translated(obj: models.Model, prefix: str) -> str:
+    """The ``<prefix>_<language>`` field for the active language, English when it is empty."""
+    language = (translation.get_language() or "en").lower().replace("-", "_")
+    value = getattr(obj, f"{prefix}_{language}", "") if language.startswith("zh") else ""
+    return value or getattr(obj, f"{prefix}_en")
+
+
+class Tier(models.Model):
+    """A rung of the membership ladder, with what it takes to qualify and what it gives.
+
+    A member qualifies for the highest active tier whose thresholds their average AUM and total
+    contribution over the last ``window_months`` months of snapshots meet. An empty threshold is
+    not required; a tier with no threshold at all is open to everyone (the base tier).
+    """
+
+    class Rule(models.TextChoices):
+        ANY = "any", _("Either threshold is enough")
+        ALL = "all", _("Both thresholds are needed")
+
+    class DowngradeMode(models.TextChoices):
+        ONE_STEP = "one_step", _("One tier at a time")
+        TO_QUALIFIED = "to_qualified", _("Straight to the qualified tier")
+
+    code = models.CharField(_("code"), max_length=32, unique=True, validators=[tier_code_validator])
+    name_en = models.CharField(_("name (English)"), max_length=64)
+    name_zh_hans = models.CharField(_("name (Simplified Chinese)"), max_length=64, blank=True)
+    rank = models.PositiveSmallIntegerField(
+        _("rank"),
+        unique=True,
+        help_text=_("Higher ranks are better tiers; the lowest is the base."),
+    )
+    window_months = models.PositiveSmallIntegerField(
+        _("qualification window (months)"),
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(24)],
+        help_text=_(
+            "Snapshots dated in this many calendar months, ending with the month of the "
+            "evaluation date, are averaged (AUM) and summed (contribution)."
+        ),
+    )
+    min_avg_aum = MoneyField(
+        verbose_name=_("minimum average AUM"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Empty: AUM is not a criterion for this tier."),
+    )
+    min_contribution = MoneyField(
+        verbose_name=_("minimum contribution over the window"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Empty: contribution is not a criterion for this tier."),
+    )
+    rule = models.CharField(
+        _("qualification rule"),
+        max_length=4,
+        choices=Rule.choices,
+        default=Rule.ANY,
+        help_text=_("With both thresholds set: is meeting either enough, or are both needed?"),
+    )
+    multiplier = models.DecimalField(
+        _("points multiplier"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("1.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_("Earning multiplies base points by this from the moment a member holds it."),
+    )
+    grace_periods = models.PositiveSmallIntegerField(
+        _("grace periods"),
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(24)],
+        help_text=_(
+            "A member of this tier moves down only after failing its thresholds in this many "
+            "consecutive evaluations; one passing evaluation resets the count. 1 = at once."
+        ),
+    )
+    downgrade_mode = models.CharField(
+        _("downgrade mode"),
+        max_length=12,
+        choices=DowngradeMode.choices,
+        default=DowngradeMode.ONE_STEP,
+        help_text=_(
+            "Where a member of this tier goes when the grace periods run out. 'One tier at a "
+            "time' (recommended) moves down a single rung, and a further step needs another full "
+            "grace period: a customer whose assets dropped for a while (a maturing product, a "
+            "house purchase) keeps most benefits and time to come back. 'Straight to the "
+            "qualified tier' reflects the assets at once, so nobody holds benefits several tiers "
+            "above what they bring."
+        ),
+    )
+    active = models.BooleanField(
+        _("active"),
+        default=True,
+        help_text=_("Inactive tiers are not awarded; their members move at the next evaluation."),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        ordering = ["rank"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(min_avg_aum__isnull=True) | models.Q(min_avg_aum__gte=0),
+                name="tier_min_avg_aum_gte_0",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(min_contribution__isnull=True)
+                | models.Q(min_contribution__gte=0),
+                name="tier_min_contribution_gte_0",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(multiplier__gte=0), name="tier_multiplier_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(window_months__gte=1, window_months__lte=24),
+                name="tier_window_months_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(grace_periods__gte=1), name="tier_grace_periods_gte_1"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rule__in=["any", "all"]), name="tier_rule_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(downgrade_mode__in=["one_step", "to_qualified"]),
+                name="tier_downgrade_mode_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    @property
+    def name(self) -> str:
+        return _translated(self, "name")
+
+    @property
+    def audit_id(self) -> str:
+        return self.code
+
+
+class TierBenefit(models.Model):
+    """What a tier gives: a machine-readable ``kind`` and a text shown to the member."""
+
+    class Kind(models.TextChoices):
+        FEE_WAIVER = "fee_waiver", _("Fee waiver")
+        LOUNGE_ACCESS = "lounge_access", _("Airport lounge access")
+        DEDICATED_MANAGER = "dedicated_manager", _("Dedicated relationship manager")
+        BIRTHDAY_GIFT = "birthday_gift", _("Birthday gift")
+        PRIORITY_SERVICE = "priority_service", _("Priority service")
+        POINTS_BONUS = "points_bonus", _("Points bonus")
+        HEALTH_CARE = "health_care", _("Health care services")
+        OTHER = "other", _("Other")
+
+    tier = models.ForeignKey(
+        Tier, on_delete=models.CASCADE, related_name="benefits", verbose_name=_("tier")
+    )
+    kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
+    text_en = models.CharField(_("text (English)"), max_length=200)
+    text_zh_hans = models.CharField(_("text (Simplified Chinese)"), max_length=200, blank=True)
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("tier benefit")
+        verbose_name_plural = _("tier benefits")
+        ordering = ["tier__rank", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tier", "kind"], name="tier_benefit_kind_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tier_id} {self.kind}"
+
+    @property
+    def text(self) -> str:
+        return _translated(self, "text")
+
+
+class TierOverride(models.Model):
+    """A manual tier for one member, with a reason and an expiry, applied once a second person
+    approves it. Evaluations keep the member in that tier until ``expires_at``."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="tier_overrides", verbose_name=_("member")
+    )
+    tier = models.ForeignKey(
+        Tier, on_delete=models.PROTECT, related_name="overrides", verbose_name=_("tier")
+    )
+    reason = models.TextField(_("reason"))
+    expires_at = models.DateTimeField(_("expires at"))
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("approved or rejected by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.TextField(_("decision note"), blank=True)
+
+    class Meta:
+        verbose_name = _("tier override")
+        verbose_name_plural = _("tier overrides")
+        ordering = ["-requested_at"]
+        permissions = [("approve_tieroverride", _("Can approve or reject tier overrides"))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member"],
+                condition=models.Q(status="pending"),
+                name="tier_override_one_pending_per_member",
+            ),
+            # Maker-checker holds even for writes that bypass the services.
+            models.CheckConstraint(
+                condition=models.Q(decided_by__isnull=True)
+                | ~models.Q(decided_by=models.F("requested_by")),
+                name="tier_override_four_eyes",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "approved", "rejected"]),
+                name="tier_override_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} -> {self.tier_id} ({self.status})"
+
+
+class TierEvaluationRun(models.Model):
+    """One evaluation of every member's tier for an ``as_of`` date, with its progress.
+
+    At most one run is queued or running at a time (a partial unique index). Its members are
+    split into :class:`TierEvaluationChunk` ranges that workers claim and finish one transaction
+    each, so a run interrupted by a crash resumes with the chunks that did not commit.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", _("On demand")
+        SCHEDULE = "schedule", _("Schedule")
+
+    run_id = models.UUIDField(_("run id"), default=uuid.uuid4, unique=True, editable=False)
+    as_of = models.DateField(_("as of"))
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.QUEUED
+    )
+    trigger = models.CharField(
+        _("trigger"), max_length=8, choices=Trigger.choices, default=Trigger.MANUAL
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    chunk_size = models.PositiveIntegerField(_("chunk size"), default=10_000)
+    total = models.PositiveIntegerField(_("members to evaluate"), default=0)
+    processed = models.PositiveIntegerField(_("processed"), default=0)
+    upgraded = models.PositiveIntegerField(_("upgraded"), default=0)
+    downgraded = models.PositiveIntegerField(_("downgraded"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("tier evaluation run")
+        verbose_name_plural = _("tier evaluation runs")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                models.Value(True),
+                condition=models.Q(status__in=["queued", "running"]),
+                name="tier_run_one_active",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["queued", "running", "done", "failed"]),
+                name="tier_run_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.as_of} {self.status} {self.run_id}"
+
+
+class TierEvaluationChunk(models.Model):
+    """Members with ``lo < id <= hi`` of one run. A worker claims a chunk (``SKIP LOCKED``),
+    evaluates its members and marks it done in the same transaction, so several workers share
+    a run and none evaluates a chunk twice."""
+
+    run = models.ForeignKey(
+        TierEvaluationRun, on_delete=models.CASCADE, related_name="chunks", verbose_name=_("run")
+    )
+    lo = models.BigIntegerField(_("after member id"))
+    hi = models.BigIntegerField(_("up to member id"))
+    done = models.BooleanField(_("done"), default=False)
+    processed = models.PositiveIntegerField(_("processed"), default=0)
+    upgraded = models.PositiveIntegerField(_("upgraded"), default=0)
+    downgraded = models.PositiveIntegerField(_("downgraded"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("tier evaluation chunk")
+        verbose_name_plural = _("tier evaluation chunks")
+        ordering = ["run", "lo"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "lo"], name="tier_chunk_run_lo_uniq"),
+            models.CheckConstraint(
+                condition=models.Q(hi__gt=models.F("lo")), name="tier_chunk_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} ({self.lo}, {self.hi}]"
+
+
+class MemberTier(models.Model):
+    """A member's current tier and where the member stands in the grace count.
+
+    A member without a row holds the lowest active tier. ``failing_count`` is the number of
+    consecutive evaluations the member failed the tier's thresholds; ``last_as_of`` is the
+    latest evaluation date that changed this row, so re-running it cannot count twice.
+    """
+
+    member = models.OneToOneField(
+        Member,
+        on_delete=models.PROTECT,
+        primary_key=True,
+        related_name="tier_state",
+        verbose_name=_("member"),
+    )
+    tier = models.ForeignKey(
+        Tier, on_delete=models.PROTECT, related_name="+", verbose_name=_("tier")
+    )
+    since = models.DateTimeField(_("since"), default=timezone.now)
+    failing_count = models.PositiveSmallIntegerField(
+        _("consecutive failing evaluations"), default=0
+    )
+    qualified_tier = models.ForeignKey(
+        Tier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("qualified tier at the last evaluation"),
+    )
+    last_as_of = models.DateField(_("last evaluated as of"), null=True, blank=True)
+    override = models.ForeignKey(
+        TierOverride,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("override in force"),
+    )
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("member tier")
+        verbose_name_plural = _("member tiers")
+        indexes = [models.Index(fields=["tier"], name="member_tier_tier_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.tier_id}"
+
+
+class TierHistory(models.Model):
+    """Every change of a member's tier, with why and what the evaluation saw. Append-only."""
+
+    class Reason(models.TextChoices):
+        UPGRADE = "upgrade", _("Qualified for a higher tier")
+        DOWNGRADE = "downgrade", _("Grace periods ended below the tier's thresholds")
+        OVERRIDE = "override", _("Manual override approved")
+        OVERRIDE_EXPIRED = "override_expired", _("Manual override expired")
+        TIER_RETIRED = "tier_retired", _("The tier was deactivated")
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="tier_history", verbose_name=_("member")
+    )
+    from_tier = models.ForeignKey(
+        Tier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("from tier"),
+    )
+    to_tier = models.ForeignKey(
+        Tier, on_delete=models.PROTECT, related_name="+", verbose_name=_("to tier")
+    )
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
+    run = models.ForeignKey(
+        TierEvaluationRun,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="changes",
+        verbose_name=_("evaluation run"),
+    )
+    override = models.ForeignKey(
+        TierOverride,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("override"),
+    )
+    as_of = models.DateField(_("as of"), null=True, blank=True)
+    avg_aum = MoneyField(verbose_name=_("average AUM"), null=True, blank=True)
+    contribution = MoneyField(verbose_name=_("contribution"), null=True, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("tier history entry")
+        verbose_name_plural = _("tier history")
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["member", "-occurred_at"], name="tier_history_member_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "member"], name="tier_history_run_member_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.from_tier_id} -> {self.to_tier_id}"

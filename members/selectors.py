@@ -1,9 +1,25 @@
-from decimal import Decimal
+import datetime as dt
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Avg, Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext_lazy as _
 
-from members.errors import MemberNotFound
-from members.models import AssetSnapshot, Member, Message
+from loyalty.money import MONEY_QUANTUM
+from loyalty.timeutils import business_date
+from members.errors import EvaluationRunNotFound, MemberNotFound, TierOverrideNotFound
+from members.models import (
+    AssetSnapshot,
+    Member,
+    MemberTier,
+    Message,
+    Tier,
+    TierBenefit,
+    TierEvaluationRun,
+    TierHistory,
+    TierOverride,
+)
 
 
 def _latest_snapshot(field: str) -> Subquery:
@@ -13,12 +29,18 @@ def _latest_snapshot(field: str) -> Subquery:
 
 
 def member_list() -> QuerySet[Member]:
-    """Members with their latest AUM, contribution and snapshot date (``latest_*``)."""
+    """Members with their latest AUM, contribution and snapshot date (``latest_*``) and their
+    current tier code (``tier_code``; the lowest active tier for members without a state)."""
     return Member.objects.annotate(
         latest_aum=_latest_snapshot("aum"),
         latest_contribution=_latest_snapshot("contribution"),
         latest_as_of=_latest_snapshot("as_of"),
+        tier_code=Coalesce("tier_state__tier__code", _lowest_tier_code()),
     )
+
+
+def _lowest_tier_code() -> Subquery:
+    return Subquery(Tier.objects.filter(active=True).order_by("rank").values("code")[:1])
 
 
 def member_get(*, customer_no: str) -> Member:
@@ -36,14 +58,191 @@ def member_messages(*, member: Member) -> QuerySet[Message]:
     return Message.objects.filter(member=member).order_by("-created_at")
 
 
-def member_tier_codes(*, member_ids: list[int]) -> dict[int, str | None]:
-    """Each member's current tier code (``None`` while the member has no tier).
+# --- Tiers ---------------------------------------------------------------------------------
 
-    Earning rules use it for campaign targets. Until tiers exist, nobody has one.
+
+def tier_list(*, include_inactive: bool = False) -> QuerySet[Tier]:
+    """Tiers by rank (lowest first), with their benefits prefetched in display order."""
+    tiers = Tier.objects.all() if include_inactive else Tier.objects.filter(active=True)
+    return tiers.order_by("rank").prefetch_related(
+        Prefetch("benefits", queryset=TierBenefit.objects.order_by("position", "id"))
+    )
+
+
+def tier_lowest() -> Tier | None:
+    """The base tier: the lowest-ranked active tier, held by every member without a state."""
+    return Tier.objects.filter(active=True).order_by("rank").first()
+
+
+def tier_get(*, code: str) -> Tier | None:
+    return Tier.objects.filter(code=code).first()
+
+
+def member_tier_get(*, member: Member) -> Tier | None:
+    """The member's current tier: their state's tier, or the lowest active tier when they have
+    none yet; ``None`` only while no tier is configured."""
+    state = MemberTier.objects.select_related("tier").filter(member=member).first()
+    return state.tier if state else tier_lowest()
+
+
+def member_tier_codes(*, member_ids: list[int]) -> dict[int, str | None]:
+    """Each member's current tier code (``None`` only while no tier is configured).
+
+    Earning rules use it for campaign targets. One query, whatever the number of members.
     """
-    return dict.fromkeys(member_ids)
+    lowest = tier_lowest()
+    codes: dict[int, str | None] = dict.fromkeys(member_ids, lowest.code if lowest else None)
+    codes.update(
+        MemberTier.objects.filter(member_id__in=member_ids).values_list("member_id", "tier__code")
+    )
+    return codes
 
 
 def member_points_multipliers(*, member_ids: list[int]) -> dict[int, Decimal]:
-    """Each member's tier points multiplier, for earning. Until tiers exist, 1 for everyone."""
-    return dict.fromkeys(member_ids, Decimal(1))
+    """Each member's tier points multiplier, for earning (the lowest tier's for members without
+    a state, 1 while no tier is configured). Reads committed state, so earning after an upgrade
+    uses the new multiplier."""
+    lowest = tier_lowest()
+    multipliers = dict.fromkeys(member_ids, lowest.multiplier if lowest else Decimal(1))
+    multipliers.update(
+        MemberTier.objects.filter(member_id__in=member_ids).values_list(
+            "member_id", "tier__multiplier"
+        )
+    )
+    return multipliers
+
+
+def _window_figures(*, member: Member, tier: Tier, as_of: dt.date) -> tuple[Decimal, Decimal]:
+    """Average AUM and total contribution over ``tier``'s window ending at ``as_of`` (the same
+    window evaluation uses: ``window_months`` calendar months ending with as_of's month)."""
+    month = as_of.month - (tier.window_months - 1)
+    year = as_of.year + (month - 1) // 12
+    start = dt.date(year, (month - 1) % 12 + 1, 1)
+    figures = member.snapshots.filter(as_of__gte=start, as_of__lte=as_of).aggregate(
+        avg_aum=Avg("aum"), contribution=Sum("contribution")
+    )
+    return figures["avg_aum"] or Decimal(0), figures["contribution"] or Decimal(0)
+
+
+def _gap(threshold: Decimal | None, value: Decimal) -> Decimal | None:
+    """How much more is needed, rounded up to the cent so that adding it is always enough."""
+    if threshold is None:
+        return None
+    return max(Decimal(0), threshold - value).quantize(MONEY_QUANTUM, rounding=ROUND_CEILING)
+
+
+def member_tier_standing(*, member: Member) -> dict[str, Any]:
+    """What ``/api/v1/me/tier/`` shows: the tier, since when, its multiplier and benefits, the
+    gaps to the next tier (from the member's latest snapshots) and a downgrade warning while
+    the member is inside the grace periods."""
+    state = (
+        MemberTier.objects.select_related("tier", "qualified_tier", "override")
+        .filter(member=member)
+        .first()
+    )
+    tier = state.tier if state else tier_lowest()
+    if tier is None:
+        return {
+            "tier": None,
+            "since": None,
+            "multiplier": Decimal(1),
+            "benefits": [],
+            "next_tier": None,
+            "downgrade_warning": None,
+            "override_until": None,
+        }
+    tiers = list(tier_list())
+    next_tier = next((t for t in tiers if t.rank > tier.rank), None)
+    next_info = None
+    if next_tier is not None:
+        latest = member.snapshots.order_by("-as_of").values_list("as_of", flat=True).first()
+        avg_aum, contribution = (
+            _window_figures(member=member, tier=next_tier, as_of=latest)
+            if latest
+            else (Decimal(0), Decimal(0))
+        )
+        next_info = {
+            "code": next_tier.code,
+            "name": next_tier.name,
+            "rule": next_tier.rule,
+            "aum_gap": _gap(next_tier.min_avg_aum, avg_aum),
+            "contribution_gap": _gap(next_tier.min_contribution, contribution),
+            "as_of": latest,
+        }
+    warning = None
+    if state and state.failing_count > 0 and state.override_id is None:
+        left = max(tier.grace_periods - state.failing_count, 0)
+        qualified = state.qualified_tier
+        warning = {
+            "qualified_tier": (
+                {"code": qualified.code, "name": qualified.name} if qualified else None
+            ),
+            "failing_evaluations": state.failing_count,
+            "grace_periods": tier.grace_periods,
+            "evaluations_left": left,
+            "as_of": state.last_as_of,
+            "detail": _(
+                "Your assets and contribution were below the %(tier)s thresholds in the last "
+                "%(count)s evaluation(s). Without a change, your tier will be lowered after "
+                "%(left)s more evaluation(s)."
+            )
+            % {"tier": tier.name, "count": state.failing_count, "left": left},
+        }
+    override_until = None
+    if state and state.override_id is not None:
+        override_until = state.override.expires_at
+    return {
+        "tier": tier,
+        "since": business_date(state.since) if state else member.joined_at,
+        "multiplier": tier.multiplier,
+        "benefits": list(tier.benefits.all()) if tier.active else [],
+        "next_tier": next_info,
+        "downgrade_warning": warning,
+        "override_until": override_until,
+    }
+
+
+def member_tier_history(*, member: Member, limit: int = 24) -> list[TierHistory]:
+    return list(
+        TierHistory.objects.filter(member=member)
+        .select_related("from_tier", "to_tier", "run")
+        .order_by("-occurred_at", "-id")[:limit]
+    )
+
+
+def tier_evaluation_run_get(*, run_id: Any) -> TierEvaluationRun:
+    run = TierEvaluationRun.objects.filter(run_id=run_id).first()
+    if run is None:
+        raise EvaluationRunNotFound()
+    return run
+
+
+def tier_evaluation_run_list() -> QuerySet[TierEvaluationRun]:
+    return TierEvaluationRun.objects.order_by("-created_at")
+
+
+def tier_override_list() -> QuerySet[TierOverride]:
+    return TierOverride.objects.select_related(
+        "member", "tier", "requested_by", "decided_by"
+    ).order_by("-requested_at")
+
+
+def tier_override_get(*, override_id: Any) -> TierOverride:
+    override = tier_override_list().filter(id=override_id).first()
+    if override is None:
+        raise TierOverrideNotFound()
+    return override
+
+
+def tier_member_counts() -> dict[str, int]:
+    """Members (not closed) per current tier code."""
+    counts: dict[str, int] = {}
+    rows = (
+        Member.objects.exclude(status=Member.Status.CLOSED)
+        .annotate(code=Coalesce("tier_state__tier__code", _lowest_tier_code()))
+        .values("code")
+        .annotate(n=Count("pk"))
+    )
+    for row in rows:
+        counts[row["code"]] = row["n"]
+    return counts

@@ -7,3 +7,34 @@ from members.services import messages_deliver
 def messages_deliver_task(limit: int = 500) -> int:
     """Send pending member messages through the configured channel."""
     return messages_deliver(limit=limit)
+
+
+@shared_task(name="members.tier_evaluate", acks_late=True)
+def tier_evaluate_task(run_id: str | None = None, as_of: str | None = None) -> str | None:
+    """Process an evaluation run. Without ``run_id`` (the monthly schedule) start one first,
+    as of ``as_of`` or the end of the previous month; if a run is already active, leave it."""
+    import datetime as dt
+
+    from members.errors import EvaluationRunning
+    from members.models import TierEvaluationRun
+    from members.services import tier_evaluate, tier_evaluation_start
+
+    if run_id is None:
+        try:
+            run = tier_evaluation_start(
+                as_of=dt.date.fromisoformat(as_of) if as_of else None,
+                trigger=TierEvaluationRun.Trigger.SCHEDULE,
+            )
+        except EvaluationRunning:
+            return None
+        # The start enqueued this task again with the run id, after its commit.
+        return str(run.run_id)
+    return str(tier_evaluate(run_id=run_id).run_id)
+
+
+@shared_task(name="members.tier_overrides_expire")
+def tier_overrides_expire_task() -> int:
+    """Daily: members whose tier override expired go back to their qualified tier."""
+    from members.services import tier_overrides_expire
+
+    return tier_overrides_expire()

@@ -1,9 +1,11 @@
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from loyalty.api.batch import BatchItemSerializer
 from loyalty.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
 from loyalty.timeutils import business_today
+from members.api.tiers import TierHistoryOutputSerializer, TierRefSerializer
 from members.models import (
     AssetSnapshot,
     Member,
@@ -11,6 +13,7 @@ from members.models import (
     customer_no_validator,
     phone_validator,
 )
+from members.selectors import member_tier_get, member_tier_history, member_tier_standing
 
 
 def _not_in_future(value):
@@ -103,6 +106,7 @@ class MemberOutputSerializer(serializers.ModelSerializer):
         source="latest_as_of", read_only=True, allow_null=True, default=None
     )
     currency = serializers.SerializerMethodField()
+    tier_code = serializers.CharField(read_only=True, allow_null=True, default=None)
 
     class Meta:
         model = Member
@@ -127,6 +131,7 @@ class MemberOutputSerializer(serializers.ModelSerializer):
             "contribution",
             "currency",
             "assets_as_of",
+            "tier_code",
             "created_at",
             "updated_at",
         ]
@@ -135,19 +140,53 @@ class MemberOutputSerializer(serializers.ModelSerializer):
         return "CNY"
 
 
+class MemberTierOutputSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    since = serializers.DateField(allow_null=True)
+    multiplier = serializers.DecimalField(max_digits=5, decimal_places=2)
+    failing_evaluations = serializers.IntegerField()
+    override_until = serializers.DateTimeField(allow_null=True)
+
+
 class MemberDetailOutputSerializer(MemberOutputSerializer):
     snapshots = serializers.SerializerMethodField()
+    tier = serializers.SerializerMethodField()
+    tier_history = serializers.SerializerMethodField()
 
     class Meta(MemberOutputSerializer.Meta):
-        fields = [*MemberOutputSerializer.Meta.fields, "snapshots"]
+        fields = [*MemberOutputSerializer.Meta.fields, "tier", "snapshots", "tier_history"]
 
     def get_snapshots(self, member) -> list[dict]:
         rows = member.snapshots.order_by("-as_of")[:12]
         return SnapshotOutputSerializer(rows, many=True).data
 
+    @extend_schema_field(MemberTierOutputSerializer(allow_null=True))
+    def get_tier(self, member) -> dict | None:
+        standing = member_tier_standing(member=member)
+        tier = standing["tier"]
+        if tier is None:
+            return None
+        warning = standing["downgrade_warning"]
+        return MemberTierOutputSerializer(
+            {
+                "code": tier.code,
+                "name": tier.name,
+                "since": standing["since"],
+                "multiplier": standing["multiplier"],
+                "failing_evaluations": warning["failing_evaluations"] if warning else 0,
+                "override_until": standing["override_until"],
+            }
+        ).data
+
+    @extend_schema_field(TierHistoryOutputSerializer(many=True))
+    def get_tier_history(self, member) -> list[dict]:
+        return TierHistoryOutputSerializer(member_tier_history(member=member), many=True).data
+
 
 class MeOutputSerializer(serializers.ModelSerializer):
     phone = serializers.CharField(source="phone_masked", read_only=True)
+    tier = serializers.SerializerMethodField()
 
     class Meta:
         model = Member
@@ -164,7 +203,13 @@ class MeOutputSerializer(serializers.ModelSerializer):
             "preferred_language",
             "joined_at",
             "status",
+            "tier",
         ]
+
+    @extend_schema_field(TierRefSerializer(allow_null=True))
+    def get_tier(self, member) -> dict | None:
+        tier = member_tier_get(member=member)
+        return {"code": tier.code, "name": tier.name} if tier else None
 
 
 class _Amount(serializers.DecimalField):

@@ -1,5 +1,17 @@
 from django.urls import path
 
+from members.api.tiers import (
+    MeTierApi,
+    TierEvaluateApi,
+    TierEvaluationRunDetailApi,
+    TierEvaluationRunListApi,
+    TierListApi,
+    TierOverrideApproveApi,
+    TierOverrideDetailApi,
+    TierOverrideListApi,
+    TierOverrideRejectApi,
+    TierSimulateApi,
+)
 from members.api.views import (
     AssetSnapshotIngestApi,
     MeApi,
@@ -13,11 +25,37 @@ from members.api.views import (
 urlpatterns = [
     path("auth/member-token/", MemberTokenApi.as_view(), name="auth-member-token"),
     path("me/", MeApi.as_view(), name="me"),
+    path("me/tier/", MeTierApi.as_view(), name="me-tier"),
     path("me/messages/", MeMessageListApi.as_view(), name="me-messages"),
     path("me/messages/<uuid:message_id>/read/", MeMessageReadApi.as_view(), name="me-message-read"),
     path("members/", MemberListApi.as_view(), name="member-list"),
     path("members/<str:customer_no>/", MemberDetailApi.as_view(), name="member-detail"),
     path(
         "ingest/asset-snapshots/", AssetSnapshotIngestApi.as_view(), name="ingest-asset-snapshots"
+    ),
+    path("tiers/", TierListApi.as_view(), name="tier-list"),
+    path("tiers/evaluate/", TierEvaluateApi.as_view(), name="tier-evaluate"),
+    path("tiers/simulate/", TierSimulateApi.as_view(), name="tier-simulate"),
+    path("tiers/runs/", TierEvaluationRunListApi.as_view(), name="tier-run-list"),
+    path(
+        "tiers/runs/<uuid:run_id>/",
+        TierEvaluationRunDetailApi.as_view(),
+        name="tier-run-detail",
+    ),
+    path("tiers/overrides/", TierOverrideListApi.as_view(), name="tier-override-list"),
+    path(
+        "tiers/overrides/<uuid:override_id>/",
+        TierOverrideDetailApi.as_view(),
+        name="tier-override-detail",
+    ),
+    path(
+        "tiers/overrides/<uuid:override_id>/approve/",
+        TierOverrideApproveApi.as_view(),
+        name="tier-override-approve",
+    ),
+    path(
+        "tiers/overrides/<uuid:override_id>/reject/",
+        TierOverrideRejectApi.as_view(),
+        name="tier-override-reject",
     ),
 ]

@@ -1,0 +1,221 @@
+"""Tier evaluation at scale: ``python -m bench.tiers [--members N] [--chunk-size N]``.
+
+Builds a scratch PostgreSQL database (``<DATABASE_URL's name>_bench``, dropped and re-created),
+fills it with members and three month-end snapshots each using ``generate_series``, then times,
+in the same process and on the same data:
+
+1. the plain aggregate ``SELECT member_id, avg(aum) FROM snapshots GROUP BY member_id``
+   (computed to the end on the server; best of three, after a warm-up), and
+2. a full evaluation run (start to done: every member placed, state, history and messages
+   written, progress recorded per chunk),
+
+and prints both and their ratio (target: the run within 3x the aggregate). The scratch
+database is dropped at the end unless ``--keep``.
+"""
+
+import argparse
+import os
+import sys
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/loyalty"
+
+
+def _scratch_url(url: str) -> tuple[str, str, str]:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/") + "_bench"
+    scratch = urlunsplit(parts._replace(path=f"/{name}"))
+    maintenance = urlunsplit(parts._replace(path="/postgres"))
+    return scratch, maintenance, name
+
+
+def _recreate(maintenance_url: str, name: str, *, drop_only: bool = False) -> None:
+    import psycopg
+
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+MEMBERS_SQL = """
+INSERT INTO members_member (customer_no, name, gender, phone, email, occupation, income_band,
+    city, branch_code, credit_grade, risk_level, marketing_consent, preferred_language,
+    joined_at, status, created_at, updated_at)
+SELECT 'B' || lpad(i::text, 9, '0'), 'Member ' || i, 'unspecified', '', '', '', '',
+       'Shanghai', 'SH' || lpad(mod(i, 50)::text, 3, '0'), '', '', mod(i, 3) = 0,
+       CASE WHEN mod(i, 4) = 0 THEN 'en' ELSE 'zh-hans' END,
+       DATE '2020-01-01' + mod(i, 2000), 'active', now(), now()
+FROM generate_series(1, %(members)s) AS i
+"""
+
+# Assets are skewed like a retail bank's book: most members hold little, a few hold a lot
+# (log10 AUM = 3 + 4.4 * u^3 for a uniform u per member, +-10% from month to month); about
+# a fifth qualify above the base tier.
+SNAPSHOTS_SQL = """
+INSERT INTO members_assetsnapshot (member_id, as_of, deposits, wealth, funds, insurance, loans,
+    contribution, currency, created_at, updated_at)
+SELECT m.id, d.as_of,
+       round((base.aum * 0.6 * (0.9 + random() * 0.2))::numeric, 2),
+       round((base.aum * 0.3 * (0.9 + random() * 0.2))::numeric, 2),
+       round((base.aum * 0.1 * (0.9 + random() * 0.2))::numeric, 2),
+       0, 0,
+       round((base.aum * 0.004 * random())::numeric, 2),
+       'CNY', now(), now()
+FROM members_member m
+CROSS JOIN LATERAL (SELECT power(10, 3 + 4.4 * power(random(), 3)) + m.id * 0 AS aum) base
+CROSS JOIN (VALUES (DATE '2026-08-31'), (DATE '2026-09-30'), (DATE '2026-10-31')) AS d(as_of)
+ORDER BY m.id, d.as_of
+"""
+
+# November: most members' assets move a little, one in twenty a lot (a maturing deposit, a
+# large purchase, an inheritance): the change rate of an ordinary month.
+NEXT_MONTH_SQL = """
+INSERT INTO members_assetsnapshot (member_id, as_of, deposits, wealth, funds, insurance, loans,
+    contribution, currency, created_at, updated_at)
+SELECT member_id, DATE '2026-11-30',
+       round(deposits * f, 2), round(wealth * f, 2), round(funds * f, 2), 0, 0,
+       contribution, 'CNY', now(), now()
+FROM (
+    SELECT s.*, CASE WHEN random() < 0.05 THEN 0.1 + random() * 3
+                     ELSE 0.95 + random() * 0.1 END::numeric AS f
+    FROM members_assetsnapshot s WHERE s.as_of = DATE '2026-10-31'
+) moved
+"""
+
+AGGREGATE_SQL = """
+SELECT count(*), sum(a) FROM (
+    SELECT member_id, avg(aum) AS a FROM members_assetsnapshot GROUP BY member_id
+) s
+"""
+
+
+def _timed(label: str, func):
+    started = time.perf_counter()
+    result = func()
+    elapsed = time.perf_counter() - started
+    print(f"  {label}: {elapsed:.2f} s", flush=True)
+    return elapsed, result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--chunk-size", type=int, default=100_000)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="workers sharing the run (Celery workers in production)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args(argv)
+
+    scratch_url, maintenance_url, name = _scratch_url(os.environ.get("DATABASE_URL", DEFAULT_URL))
+    print(f"scratch database {name}: {args.members:,} members, 3 snapshots each", flush=True)
+    _recreate(maintenance_url, name)
+
+    # Tasks run in-process: the run is timed here, start to done.
+    os.environ["DATABASE_URL"] = scratch_url
+    os.environ["REDIS_URL"] = ""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.default")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    try:
+        call_command("migrate", verbosity=0)
+        from members.demo_tiers import seed_tiers
+        from members.models import TierEvaluationRun
+
+        seed_tiers()
+        print("load", flush=True)
+        with connection.cursor() as cursor:
+            _timed("members", lambda: cursor.execute(MEMBERS_SQL, {"members": args.members}))
+            _timed("snapshots", lambda: cursor.execute(SNAPSHOTS_SQL))
+            _timed("vacuum analyze", lambda: cursor.execute("VACUUM ANALYZE"))
+            cursor.execute("SELECT count(*) FROM members_assetsnapshot")
+            snapshots = cursor.fetchone()[0]
+
+        print(f"measure ({snapshots:,} snapshots)", flush=True)
+
+        def aggregate():
+            with connection.cursor() as cursor:
+                cursor.execute(AGGREGATE_SQL)
+                return cursor.fetchone()
+
+        aggregate()  # warm-up
+        aggregate_seconds = min(_timed("GROUP BY member avg(aum)", aggregate)[0] for _ in range(3))
+
+        import datetime as dt
+        from concurrent.futures import ThreadPoolExecutor
+
+        from config.celery import app as celery_app
+        from members.services import tier_evaluate, tier_evaluation_start
+
+        # The run is started as the API starts it; the enqueued tasks go to an in-memory broker
+        # and this process plays the Celery workers, one thread (and connection) each.
+        celery_app.conf.task_always_eager = False
+
+        def work(run_id):
+            try:
+                return tier_evaluate(run_id=run_id)
+            finally:
+                connection.close()
+
+        def evaluate(as_of=dt.date(2026, 10, 31)):
+            run = tier_evaluation_start(as_of=as_of, chunk_size=args.chunk_size)
+            with ThreadPoolExecutor(max_workers=args.workers) as pool:
+                list(pool.map(work, [run.run_id] * args.workers))
+            run.refresh_from_db()
+            return run
+
+        label = f"chunks of {args.chunk_size:,}, {args.workers} workers"
+        run_seconds, run = _timed(f"first evaluation run, everyone placed ({label})", evaluate)
+        rerun_seconds, rerun = _timed("re-run of the same as_of (changes nothing)", evaluate)
+        with connection.cursor() as cursor:
+            cursor.execute(NEXT_MONTH_SQL)
+            cursor.execute("ANALYZE members_assetsnapshot")
+        month_seconds, month = _timed(
+            "next month's run (window Sep-Nov, ordinary changes)",
+            lambda: evaluate(dt.date(2026, 11, 30)),
+        )
+
+        assert run.status == TierEvaluationRun.Status.DONE, run.error
+        assert rerun.upgraded == rerun.downgraded == 0
+        print("result")
+        print(
+            f"  run {run.run_id}: processed {run.processed:,}, upgraded {run.upgraded:,}, "
+            f"downgraded {run.downgraded:,}, unchanged {run.unchanged:,}; "
+            f"{run.changes.count():,} history rows"
+        )
+        print(
+            f"  next month {month.run_id}: upgraded {month.upgraded:,}, "
+            f"downgraded {month.downgraded:,}, unchanged {month.unchanged:,}"
+        )
+        print(f"  aggregate (GROUP BY member)   {aggregate_seconds:8.2f} s")
+        print(
+            f"  first run                     {run_seconds:8.2f} s  "
+            f"{run_seconds / aggregate_seconds:6.2f} x (target <= 3)"
+        )
+        print(
+            f"  re-run, same as_of            {rerun_seconds:8.2f} s  "
+            f"{rerun_seconds / aggregate_seconds:6.2f} x"
+        )
+        print(
+            f"  next month's run              {month_seconds:8.2f} s  "
+            f"{month_seconds / aggregate_seconds:6.2f} x"
+        )
+    finally:
+        connection.close()
+        if not args.keep:
+            _recreate(maintenance_url, name, drop_only=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
