@@ -27,6 +27,11 @@ class PointsBalance:
     expiring: list[dict] = field(default_factory=list)
 
 
+def points_account_balance(*, member: Member) -> int:
+    """The member's spendable balance (0 before the first credit)."""
+    return Account.objects.filter(member=member).values_list("balance", flat=True).first() or 0
+
+
 def points_balance_get(*, member: Member, expiring_days: int = 90) -> PointsBalance:
     """The member's balance and lifetime totals, the points of transactions received but not
     yet credited (``pending``, an estimate before caps), and what expires in the next

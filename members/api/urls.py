@@ -14,22 +14,20 @@ from members.api.tiers import (
 )
 from members.api.views import (
     AssetSnapshotIngestApi,
-    MeApi,
-    MemberDetailApi,
     MemberListApi,
     MemberTokenApi,
     MeMessageListApi,
     MeMessageReadApi,
 )
 
+# ``me/`` and ``members/<customer_no>/`` are served by points.api.urls: the same views with the
+# points balance added (members cannot import points).
 urlpatterns = [
     path("auth/member-token/", MemberTokenApi.as_view(), name="auth-member-token"),
-    path("me/", MeApi.as_view(), name="me"),
     path("me/tier/", MeTierApi.as_view(), name="me-tier"),
     path("me/messages/", MeMessageListApi.as_view(), name="me-messages"),
     path("me/messages/<uuid:message_id>/read/", MeMessageReadApi.as_view(), name="me-message-read"),
     path("members/", MemberListApi.as_view(), name="member-list"),
-    path("members/<str:customer_no>/", MemberDetailApi.as_view(), name="member-detail"),
     path(
         "ingest/asset-snapshots/", AssetSnapshotIngestApi.as_view(), name="ingest-asset-snapshots"
     ),

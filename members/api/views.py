@@ -53,11 +53,13 @@ class MemberDetailApi(APIView):
         "GET": ("members.view_member",),
         "PUT": ("members.add_member", "members.change_member"),
     }
+    # Apps built on members (points) serve this view with a richer output.
+    output_serializer_class = MemberDetailOutputSerializer
 
     @extend_schema(responses=MemberDetailOutputSerializer)
     def get(self, request, customer_no: str):
         member = member_get(customer_no=customer_no)
-        return Response(MemberDetailOutputSerializer(member).data)
+        return Response(self.output_serializer_class(member).data)
 
     @extend_schema(
         request=MemberInputSerializer,
@@ -83,7 +85,7 @@ class MemberDetailApi(APIView):
         _member, created = member_upsert(
             customer_no=customer_no, actor=request.user, **serializer.validated_data
         )
-        body = MemberDetailOutputSerializer(member_get(customer_no=customer_no)).data
+        body = self.output_serializer_class(member_get(customer_no=customer_no)).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
@@ -92,9 +94,10 @@ class MeApi(APIView):
     """The signed-in member's profile (phone masked)."""
 
     permission_classes = [IsMember]
+    output_serializer_class = MeOutputSerializer
 
     def get(self, request):
-        return Response(MeOutputSerializer(request.user.member).data)
+        return Response(self.output_serializer_class(request.user.member).data)
 
 
 @extend_schema(

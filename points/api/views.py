@@ -1,7 +1,12 @@
 """Points API: ingest, the member's points and ledger, the staff ledger, adjustments."""
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -11,10 +16,16 @@ from loyalty.api.idempotency import idempotent
 from loyalty.api.pagination import CursorPagination
 from loyalty.api.permissions import HasRolePermission, IsMember
 from loyalty.errors import NotFound
+from members.api.serializers import (
+    MemberDetailOutputSerializer,
+    MemberInputSerializer,
+    MeOutputSerializer,
+)
+from members.api.views import MeApi, MemberDetailApi
 from members.selectors import member_get
 from points.filters import AdjustmentFilter, EntryFilter
 from points.models import Adjustment, Entry, Transaction
-from points.selectors import points_balance_get, points_entries_list
+from points.selectors import points_account_balance, points_balance_get, points_entries_list
 from points.services.adjustments import adjustment_approve, adjustment_reject, adjustment_request
 from points.services.ingest import transactions_store
 from points.validation import transaction_items_validate
@@ -72,28 +83,78 @@ class TransactionIngestApi(APIView):
         return Response({**counts, "rejected": rejected}, status=status.HTTP_202_ACCEPTED)
 
 
+class PointsSummaryOutputSerializer(serializers.Serializer):
+    class ExpiringSerializer(serializers.Serializer):
+        date = serializers.DateField()
+        points = serializers.IntegerField()
+
+    balance = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    lifetime_earned = serializers.IntegerField()
+    lifetime_redeemed = serializers.IntegerField()
+    expiring = ExpiringSerializer(many=True)
+
+
 @extend_schema(tags=["me"])
 class MePointsApi(APIView):
     """My balance, points not yet credited, lifetime totals and what expires in 90 days."""
 
     permission_classes = [IsMember]
 
-    @extend_schema_serializer(component_name="MePointsOutput")
-    class OutputSerializer(serializers.Serializer):
-        class ExpiringSerializer(serializers.Serializer):
-            date = serializers.DateField()
-            points = serializers.IntegerField()
-
-        balance = serializers.IntegerField()
-        pending = serializers.IntegerField()
-        lifetime_earned = serializers.IntegerField()
-        lifetime_redeemed = serializers.IntegerField()
-        expiring = ExpiringSerializer(many=True)
-
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(responses=PointsSummaryOutputSerializer)
     def get(self, request):
         balance = points_balance_get(member=request.user.member)
-        return Response(self.OutputSerializer(balance).data)
+        return Response(PointsSummaryOutputSerializer(balance).data)
+
+
+class MeWithPointsOutputSerializer(MeOutputSerializer):
+    points_balance = serializers.SerializerMethodField()
+
+    class Meta(MeOutputSerializer.Meta):
+        fields = [*MeOutputSerializer.Meta.fields, "points_balance"]
+
+    def get_points_balance(self, member) -> int:
+        return points_account_balance(member=member)
+
+
+@extend_schema(tags=["me"], responses=MeWithPointsOutputSerializer)
+class MeWithPointsApi(MeApi):
+    """The signed-in member's profile (phone masked), tier and points balance."""
+
+    output_serializer_class = MeWithPointsOutputSerializer
+
+
+class MemberDetailWithPointsOutputSerializer(MemberDetailOutputSerializer):
+    points = serializers.SerializerMethodField()
+
+    class Meta(MemberDetailOutputSerializer.Meta):
+        fields = [*MemberDetailOutputSerializer.Meta.fields, "points"]
+
+    @extend_schema_field(PointsSummaryOutputSerializer)
+    def get_points(self, member) -> dict:
+        return PointsSummaryOutputSerializer(points_balance_get(member=member)).data
+
+
+@extend_schema(tags=["members"])
+class MemberDetailWithPointsApi(MemberDetailApi):
+    """Staff read one member (profile, tier and its history, points summary); the bank's CRM
+    creates or updates one with ``PUT``."""
+
+    output_serializer_class = MemberDetailWithPointsOutputSerializer
+
+    @extend_schema(responses=MemberDetailWithPointsOutputSerializer)
+    def get(self, request, customer_no: str):
+        return super().get(request, customer_no)
+
+    @extend_schema(
+        request=MemberInputSerializer,
+        responses={
+            200: MemberDetailWithPointsOutputSerializer,
+            201: MemberDetailWithPointsOutputSerializer,
+        },
+    )
+    def put(self, request, customer_no: str):
+        return super().put(request, customer_no)
 
 
 _ENTRY_FILTERS = [
