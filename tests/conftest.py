@@ -62,3 +62,139 @@ def admin_api(staff_client):
 @pytest.fixture
 def integration_api(staff_client):
     return staff_client(roles.INTEGRATION)
+
+
+class CeleryWorkerProcess:
+    """A real ``celery -A config worker`` on Redis, consuming one queue, against the test
+    database (which a ``transaction=True`` test shares with it)."""
+
+    def __init__(self, *, queue: str, database_name: str, log_path, extra_env=None) -> None:
+        import os
+        import sys
+
+        from django.conf import settings
+        from django.db import connection
+
+        db = connection.settings_dict
+        self.queue = queue
+        self.log_path = log_path
+        self.command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--queues",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=INFO",
+        ]
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": (
+                f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/"
+                f"{database_name}"
+            ),
+            "REDIS_URL": settings.REDIS_URL,
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "CELERY_TASK_DEFAULT_QUEUE": queue,
+            **(extra_env or {}),
+        }
+        self.process = None
+
+    def start(self) -> None:
+        import subprocess
+
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps writing to it
+        self.process = subprocess.Popen(
+            self.command,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until the worker has declared its queue (Redis drops messages to an exchange with no
+        bound queue, so producing earlier could lose the message)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log_tail(200):
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"celery worker not ready:\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and everything it started: no clean shutdown, no ack."""
+        import os
+        import signal
+
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        import os
+        import signal
+        import subprocess
+
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    """``start(**env)`` a real worker on a queue of its own; the producer side (this process)
+    sends to that queue through Redis instead of running tasks eagerly. Workers are stopped
+    before the test database is flushed."""
+    import uuid
+
+    from django.db import connection
+
+    from config.celery import app
+
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    workers: list[CeleryWorkerProcess] = []
+    saved = (app.conf.task_always_eager, app.conf.task_default_queue)
+    app.conf.task_always_eager = False
+    app.conf.task_default_queue = queue
+
+    def start(**extra_env) -> CeleryWorkerProcess:
+        worker = CeleryWorkerProcess(
+            queue=queue,
+            database_name=connection.settings_dict["NAME"],
+            log_path=tmp_path / f"worker-{len(workers)}.log",
+            extra_env={key: str(value) for key, value in extra_env.items()},
+        )
+        worker.start()
+        workers.append(worker)
+        worker.wait_ready()
+        return worker
+
+    start.queue = queue
+    start.workers = workers
+    yield start
+    for worker in workers:
+        worker.stop()
+    app.conf.task_always_eager, app.conf.task_default_queue = saved
+    with app.connection_for_write() as conn:
+        conn.default_channel.client.delete(queue)
