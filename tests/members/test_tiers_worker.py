@@ -9,7 +9,6 @@ from tests.factories import MemberFactory
 from tests.members.tier_helpers import AS_OF, ladder, snapshots, tier_of
 
 
-
 @pytest.mark.worker
 def test_an_evaluation_requested_over_the_api_is_run_by_a_worker(celery_worker_process, admin_api):
     worker = celery_worker_process()
