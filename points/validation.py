@@ -108,7 +108,7 @@ def _optional_text(item: dict[str, Any], key: str, pattern: re.Pattern, default:
     value = item.get(key, default)
     if value is None or value == "":
         return "" if key in ("merchant_category", "reverses") else None
-    if isinstance(value, str) and pattern.match(value):
+    if isinstance(value, str) and pattern.fullmatch(value):
         return value
     return None
 
@@ -119,7 +119,9 @@ def _fast_validate(item: Any, member_ids: dict[str, int], latest: dt.datetime) -
     if not isinstance(item, dict):
         return None
     external_id, customer_no = item.get("external_id"), item.get("customer_no")
-    if not isinstance(external_id, str) or not _EXTERNAL_ID.match(external_id):
+    # fullmatch, never match: a pattern's "$" also matches before a final newline, and
+    # "T1\n" must not pass as a different transaction than "T1".
+    if not isinstance(external_id, str) or not _EXTERNAL_ID.fullmatch(external_id):
         return None
     member_id = member_ids.get(customer_no) if isinstance(customer_no, str) else None
     if member_id is None or item.get("type") not in _TYPES:
@@ -128,10 +130,13 @@ def _fast_validate(item: Any, member_ids: dict[str, int], latest: dt.datetime) -
         return None
     amount = item.get("amount")
     plain_int = isinstance(amount, int) and not isinstance(amount, bool)
-    if plain_int or (isinstance(amount, str) and _AMOUNT.match(amount)):
+    if plain_int or (isinstance(amount, str) and _AMOUNT.fullmatch(amount)):
         amount = Decimal(amount)
     elif not (
-        isinstance(amount, Decimal) and amount.is_finite() and amount == amount.quantize(_CENT)
+        isinstance(amount, Decimal)
+        and amount.is_finite()
+        and _CENT <= amount < Decimal("1e16")
+        and amount == amount.quantize(_CENT)
     ):
         return None
     if not _CENT <= amount < Decimal("1e16"):
@@ -141,9 +146,10 @@ def _fast_validate(item: Any, member_ids: dict[str, int], latest: dt.datetime) -
         return None
     try:
         moment = dt.datetime.fromisoformat(occurred_at)
-    except ValueError:
-        return None
-    if moment.tzinfo is None or moment > latest:
+        if moment.tzinfo is None or moment > latest:
+            return None
+        moment = moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         return None
     source = _optional_text(item, "source", _SOURCE, "core")
     currency = _optional_text(item, "currency", _CURRENCY, "CNY")
@@ -160,7 +166,7 @@ def _fast_validate(item: Any, member_ids: dict[str, int], latest: dt.datetime) -
         "type": item["type"],
         "amount": amount.quantize(_CENT),
         "currency": currency,
-        "occurred_at": moment.astimezone(dt.UTC),
+        "occurred_at": moment,
         "channel": item["channel"],
         "merchant_category": mcc,
         "reverses": reverses,

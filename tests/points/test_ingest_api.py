@@ -105,3 +105,52 @@ def test_ingest_needs_the_integration_role(staff_client, member_client, api):
     assert response.status_code == 403
     assert response.json()["code"] == "permission_denied"
     assert member_client().post(URL, {"transactions": []}, format="json").status_code == 403
+
+
+def test_a_trailing_newline_does_not_make_a_second_transaction(integration_api, card_rule):
+    from points.models import Entry
+    from points.services.consumer import transactions_process_all
+
+    member = MemberFactory()
+    for overrides in (
+        {"external_id": "DUP1"},
+        {"external_id": "DUP1\n"},
+        {"external_id": "DUP1", "source": "core\n"},
+        {"external_id": " DUP1 "},
+    ):
+        response = integration_api.post(
+            URL, {"transactions": [tx_item(member, **overrides)]}, format="json"
+        )
+        assert response.status_code == 202, response.content
+    transactions_process_all()
+    assert Transaction.objects.count() == 1
+    assert Entry.objects.filter(kind="earn").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"amount": "1e300"}, "amount"),
+        ({"merchant_category": "5411\n5411"}, "merchant_category"),
+        ({"currency": "CNYY"}, "currency"),
+        ({"occurred_at": "0001-01-01T00:00:00+01:00"}, "occurred_at"),
+        ({"occurred_at": "9999-12-31T23:59:59-01:00"}, "occurred_at"),
+        ({"external_id": "x" * 65}, "external_id"),
+    ],
+)
+def test_hostile_items_are_rejected_alone_and_the_rest_of_the_batch_goes_on(
+    integration_api, card_rule, overrides, field
+):
+    import json
+
+    member = MemberFactory()
+    bad, good = tx_item(member, **overrides), tx_item(member)
+    body = json.dumps({"transactions": [bad, good]})
+    # A JSON number, not a string: the parser makes it a Decimal that no column can hold.
+    body = body.replace('"amount": "1e300"', '"amount": 1e300')
+    response = integration_api.generic("POST", URL, body, content_type="application/json")
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert body["accepted"] == 1
+    assert [row["index"] for row in body["rejected"]] == [0]
+    assert field in {error["field"] for error in body["rejected"][0]["errors"]}
