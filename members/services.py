@@ -10,6 +10,7 @@ from django.db.models import F, Max, Min
 from django.db.models.functions import Greatest
 from django.forms.models import model_to_dict
 from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.services import audit_log_record
@@ -225,14 +226,18 @@ def member_message_send(
 ) -> Message | None:
     """Write a message to ``member``, once per ``dedupe_key``; ``None`` if it already exists.
 
-    ``title`` and ``body`` may be lazy translations (with ``%(name)s`` placeholders filled from
-    ``data``): they are rendered in the member's preferred language. Delivery through an outside
-    channel happens later (``members.tasks.messages_deliver_task``), after the commit.
+    A ``title`` or ``body`` given as a lazy translation is a template: it is rendered in the
+    member's preferred language with its ``%(name)s`` placeholders filled from ``data``. A plain
+    string is final text and used as it is (a ``%`` in it is just a character). Delivery through
+    an outside channel happens later (``members.tasks.messages_deliver_task``), after the commit.
     """
     data = data or {}
+
+    def render(text: Any) -> str:
+        return str(text) % data if isinstance(text, Promise) and data else str(text)
+
     with translation.override(member.preferred_language):
-        rendered_title = str(title) % data if data else str(title)
-        rendered_body = str(body) % data if data else str(body)
+        rendered_title, rendered_body = render(title), render(body)
     message, created = Message.objects.get_or_create(
         dedupe_key=dedupe_key,
         defaults={

@@ -514,3 +514,18 @@ def test_the_openapi_schema_describes_the_tier_endpoints(admin_api):
         "/api/v1/me/tier/",
     ):
         assert f"{path}:" in text, path
+
+
+def test_a_percent_sign_in_a_tier_name_does_not_break_the_approval_message(tiers, staff_client):
+    tiers["DIAMOND"].name_en = "Diamond 100% Club"
+    tiers["DIAMOND"].save()
+    member = MemberFactory(preferred_language="en")
+    created = staff_client("operations").post(
+        "/api/v1/tiers/overrides/", _override_body(member), format="json"
+    ).json()
+    approved = staff_client("approver").post(
+        f"/api/v1/tiers/overrides/{created['id']}/approve/", {}, format="json"
+    )
+    assert approved.status_code == 200, approved.content
+    message = Message.objects.get(member=member, kind="tier_change")
+    assert "Diamond 100% Club" in message.body
