@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.validators import MinValueValidator
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -11,6 +12,7 @@ from loyalty.admin import ReadOnlyAdmin
 from loyalty.errors import LoyaltyError
 from members.errors import TierInactive, TierOverrideExpired, TierOverridePending
 from members.models import (
+    EARLIEST_AS_OF,
     AssetSnapshot,
     Member,
     MemberTier,
@@ -138,7 +140,10 @@ class TierBenefitInline(admin.TabularInline):
 
 class TierSimulateForm(forms.Form):
     as_of = forms.DateField(
-        label=_("As of"), required=False, help_text=_("Empty: the end of the previous month.")
+        label=_("As of"),
+        required=False,
+        help_text=_("Empty: the end of the previous month."),
+        validators=[MinValueValidator(EARLIEST_AS_OF)],
     )
 
 

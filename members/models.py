@@ -1,3 +1,4 @@
+import datetime as dt
 import uuid
 from decimal import Decimal
 
@@ -19,6 +20,11 @@ customer_no_validator = RegexValidator(
 phone_validator = RegexValidator(
     r"^\+?[0-9][0-9 -]{5,19}$", _("Enter a valid phone number."), code="invalid_phone"
 )
+
+
+# The earliest date a tier evaluation may be as of: no bank has snapshots before it, and it
+# keeps window arithmetic far from ``date.min``.
+EARLIEST_AS_OF = dt.date(2000, 1, 1)
 
 
 class Member(models.Model):

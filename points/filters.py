@@ -21,9 +21,13 @@ class EntryFilter(django_filters.FilterSet):
         fields = ["kind"]
 
     def filter_from(self, queryset, name, value):
+        if value <= dt.date.min + dt.timedelta(days=1):
+            return queryset  # nothing is that early
         return queryset.filter(occurred_at__gte=_start_of(value))
 
     def filter_to(self, queryset, name, value):
+        if value >= dt.date.max - dt.timedelta(days=1):
+            return queryset  # nothing is that late
         return queryset.filter(occurred_at__lt=_start_of(value + dt.timedelta(days=1)))
 
 

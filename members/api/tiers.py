@@ -17,7 +17,14 @@ from loyalty.api.permissions import HasRolePermission, IsMember
 from loyalty.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
 from loyalty.timeutils import business_today
 from members.filters import TierOverrideFilter
-from members.models import Tier, TierBenefit, TierEvaluationRun, TierHistory, TierOverride
+from members.models import (
+    EARLIEST_AS_OF,
+    Tier,
+    TierBenefit,
+    TierEvaluationRun,
+    TierHistory,
+    TierOverride,
+)
 from members.selectors import (
     member_get,
     member_tier_standing,
@@ -111,6 +118,11 @@ class TierHistoryOutputSerializer(serializers.ModelSerializer):
 def _not_in_future(value: dt.date) -> dt.date:
     if value > business_today():
         raise serializers.ValidationError(_("This date is in the future."), code="future_date")
+    if value < EARLIEST_AS_OF:
+        raise serializers.ValidationError(
+            _("Evaluation dates start on %(date)s.") % {"date": EARLIEST_AS_OF.isoformat()},
+            code="too_early",
+        )
     return value
 
 

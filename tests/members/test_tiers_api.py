@@ -520,12 +520,25 @@ def test_a_percent_sign_in_a_tier_name_does_not_break_the_approval_message(tiers
     tiers["DIAMOND"].name_en = "Diamond 100% Club"
     tiers["DIAMOND"].save()
     member = MemberFactory(preferred_language="en")
-    created = staff_client("operations").post(
-        "/api/v1/tiers/overrides/", _override_body(member), format="json"
-    ).json()
+    created = (
+        staff_client("operations")
+        .post("/api/v1/tiers/overrides/", _override_body(member), format="json")
+        .json()
+    )
     approved = staff_client("approver").post(
         f"/api/v1/tiers/overrides/{created['id']}/approve/", {}, format="json"
     )
     assert approved.status_code == 200, approved.content
     message = Message.objects.get(member=member, kind="tier_change")
     assert "Diamond 100% Club" in message.body
+
+
+@pytest.mark.parametrize("path", ["/api/v1/tiers/simulate/", "/api/v1/tiers/evaluate/"])
+def test_an_evaluation_date_before_2000_is_a_field_error(tiers, admin_api, path):
+    response = admin_api.post(path, {"as_of": "0001-01-01"}, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"][0] == {
+        "field": "as_of",
+        "code": "too_early",
+        "detail": "Evaluation dates start on 2000-01-01.",
+    }
