@@ -4,6 +4,7 @@ Two kinds of caller reach the API: staff and service accounts (Django users with
 and members (a member token; ``request.user`` is a principal with ``is_member = True``).
 """
 
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 
@@ -27,6 +28,10 @@ class HasRolePermission(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         user = request.user
+        if is_member(user) and "customer_no" in getattr(view, "kwargs", {}):
+            # A member token on a staff path about a member: that member's (or another's)
+            # resource, so 404 as API.md says, never 403 and never the data.
+            raise NotFound()
         if user is None or not user.is_authenticated or is_member(user):
             return False
         if not user.is_active:

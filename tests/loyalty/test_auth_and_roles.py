@@ -101,13 +101,21 @@ def test_existing_member_token_stops_working_once_the_member_is_closed(member_cl
     assert response.json()["code"] == "member_inactive"
 
 
-@pytest.mark.parametrize(
-    "path", ["/api/v1/members/", "/api/v1/members/C00000001/", "/api/v1/ingest/asset-snapshots/"]
-)
+@pytest.mark.parametrize("path", ["/api/v1/members/", "/api/v1/ingest/asset-snapshots/"])
 def test_member_token_never_reaches_staff_endpoints(member_client, path):
     client = member_client()
     response = client.get(path) if "ingest" not in path else client.post(path, {}, format="json")
     _assert_problem(response, 403, "permission_denied")
+
+
+@pytest.mark.parametrize("suffix", ["", "points/entries/"])
+def test_member_token_on_a_members_staff_page_answers_404_with_nothing(member_client, suffix):
+    alice, bob = MemberFactory(), MemberFactory(name="Bob Secret")
+    client = member_client(alice)
+    for member in (alice, bob):
+        response = client.get(f"/api/v1/members/{member.customer_no}/{suffix}")
+        _assert_problem(response, 404, "not_found")
+        assert b"Bob" not in response.content
 
 
 def test_member_token_cannot_issue_member_tokens(member_client):

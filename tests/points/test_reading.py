@@ -146,7 +146,9 @@ def test_me_points_lists_points_expiring_within_90_days_per_date(member_client):
     assert dt.date.fromisoformat(expiring[0]["date"]) > business_today()
 
 
-@pytest.mark.parametrize("query", ["to=9999-12-31", "from=0001-01-01", "from=0001-01-01&to=9999-12-31"])
+@pytest.mark.parametrize(
+    "query", ["to=9999-12-31", "from=0001-01-01", "from=0001-01-01&to=9999-12-31"]
+)
 def test_extreme_ledger_dates_answer_200_not_500(member_client, query):
     response = member_client().get(f"/api/v1/me/points/entries/?{query}")
     assert response.status_code == 200, response.content
