@@ -1,6 +1,6 @@
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.errors import Conflict, NotFound, PermissionDenied
+from loyalty.errors import Conflict, LoyaltyError, NotFound, PermissionDenied
 
 
 class MemberNotFound(NotFound):
@@ -74,3 +74,12 @@ class TierOverrideExpired(Conflict):
 class FourEyesRequired(PermissionDenied):
     code = "four_eyes_required"
     default_detail = _("A different person must approve or reject what you requested.")
+
+
+class TiersNeedPostgreSQL(LoyaltyError):
+    code = "unsupported_database"
+    status = 501
+    default_detail = _(
+        "Tier evaluation and simulation run on PostgreSQL; this server uses the development "
+        "database (set DATABASE_URL)."
+    )
