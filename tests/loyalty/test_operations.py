@@ -126,8 +126,9 @@ def client(username):
     return c
 
 integration = client("integration")
-print("snapshots", integration.post("/api/v1/ingest/asset-snapshots/", {"snapshots": [
-    {"customer_no": "D0000001", "as_of": "2026-10-31", "deposits": "5"}]}, format="json").status_code)
+snapshot = {"customer_no": "D0000001", "as_of": "2026-10-31", "deposits": "5"}
+print("snapshots", integration.post("/api/v1/ingest/asset-snapshots/", {"snapshots": [snapshot]},
+                                    format="json").status_code)
 print("transactions", integration.post("/api/v1/ingest/transactions/", {"transactions": [
     {"external_id": "SQ1", "customer_no": "D0000001", "type": "card_spend", "amount": "100.00",
      "occurred_at": "2026-11-01T10:00:00+08:00", "channel": "pos"}]}, format="json").status_code)
