@@ -1,8 +1,10 @@
 import datetime as dt
 import json
+import time
 from decimal import Decimal
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
@@ -552,8 +554,10 @@ def _tier_chunk_evaluate(*, run: TierEvaluationRun, sql: str, params: dict[str, 
     return True
 
 
-def tier_evaluate(*, run_id: Any) -> TierEvaluationRun:
-    """Work on an evaluation run until no chunk is left, then mark it done.
+def tier_evaluate(*, run_id: Any, time_budget: float | None = None) -> TierEvaluationRun:
+    """Work on an evaluation run until no chunk is left, then mark it done. With a
+    ``time_budget`` (seconds) it stops taking chunks once that is spent and leaves the run
+    running for the next call (the task re-enqueues itself), so no task nears its time limit.
 
     Guarantees: each chunk's tier changes, grace counts, history rows, member messages and its
     share of the run's progress commit together, exactly once. Several workers may call this
@@ -574,8 +578,13 @@ def tier_evaluate(*, run_id: Any) -> TierEvaluationRun:
             run_pk=run.pk,
             run_id=str(run.run_id),
         )
+        started = time.monotonic()
         while _tier_chunk_evaluate(run=run, sql=sql, params=params):
-            pass
+            if time_budget is not None and time.monotonic() - started >= time_budget:
+                run.refresh_from_db()
+                return run
+    except SoftTimeLimitExceeded:
+        raise  # the chunk in progress rolled back; the run stays resumable, not failed
     except Exception as exc:
         TierEvaluationRun.objects.filter(pk=run.pk, status=TierEvaluationRun.Status.RUNNING).update(
             status=TierEvaluationRun.Status.FAILED,

@@ -194,6 +194,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A tier evaluation task stops taking chunks after this many seconds and re-enqueues itself.
+TIER_EVALUATION_TIME_BUDGET = int(os.environ.get("TIER_EVALUATION_TIME_BUDGET", "600"))
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 
 # Points consumer: inbox rows per database transaction, batches per task, sweeper delay.

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from members.models import MemberTier, Tier
 from tests.factories import MemberFactory
-from tests.members.tier_helpers import LADDER, evaluate, ladder, snapshots, tier_of
+from tests.members.tier_helpers import AS_OF, LADDER, evaluate, ladder, snapshots, tier_of
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +96,21 @@ def test_runs_month_after_month_follow_the_rules(histories, grace, to_qualified)
                 failing = state.failing_count if state else 0
                 assert (tier_of(member), failing) == results[index], (month, results)
         transaction.set_rollback(True)
+
+
+def test_a_spent_time_budget_leaves_the_run_running_and_the_next_call_carries_on():
+    from members.models import TierEvaluationRun
+    from members.services import tier_evaluate, tier_evaluation_start
+
+    ladder()
+    members = [MemberFactory() for _ in range(3)]
+    for member in members:
+        snapshots(member, "600000.00")
+    run = tier_evaluation_start(as_of=AS_OF, chunk_size=1)
+    calls = 0
+    while run.status != TierEvaluationRun.Status.DONE:
+        run = tier_evaluate(run_id=run.run_id, time_budget=0)
+        calls += 1
+        assert run.processed == min(calls, 3)
+        assert calls <= 4
+    assert [tier_of(member) for member in members] == ["PLATINUM"] * 3
