@@ -53,8 +53,19 @@ def _recreate(db: str) -> None:
     _psql(f'CREATE DATABASE "{db}"')
 
 
+def _scratch_name(suffix: str) -> str:
+    """A scratch database name of this checkout's own (``BENCH_DB_PREFIX``, else the name of the
+    ``DATABASE_URL`` database), so benchmarks of several checkouts on one server do not drop each
+    other's databases."""
+    prefix = os.environ.get("BENCH_DB_PREFIX")
+    if not prefix:
+        url = os.environ.get("DATABASE_URL", "")
+        prefix = url.rsplit("/", 1)[-1].split("?", 1)[0] if url.startswith("postgres") else ""
+    return f"{prefix or 'loyalty'}_bench_{suffix}"
+
+
 def pgbench_tps(*, seconds: int, clients: int) -> float:
-    db = "loyalty_bench_pgbench"
+    db = _scratch_name("pgbench")
     _recreate(db)
     base = ["-h", PG["host"], "-p", PG["port"], "-U", PG["user"]]
     subprocess.run(
@@ -257,7 +268,7 @@ def main() -> None:
     tps = pgbench_tps(seconds=args.pgbench_seconds, clients=8)
     _log(f"  pgbench: {tps:,.0f} tps")
 
-    db = "loyalty_bench_ingest"
+    db = _scratch_name("ingest")
     _recreate(db)
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     service = Service(db=db, web_workers=args.web_workers, consumers=args.consumers, queue=queue)

@@ -18,7 +18,7 @@ import uuid
 from calendar import monthrange
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -30,7 +30,7 @@ from loyalty.timeutils import business_date
 from members.models import Member
 from points.errors import InsufficientPoints, MemberInactive
 from points.models import Account, Entry, Lot
-from points.services.sql import rows_insert, rows_update
+from points.services.sql import rows_create, rows_fetch, rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +152,30 @@ def accounts_lock(
     ids = sorted(set(member_ids))
     if not ids:
         return {}
+    if connection.vendor != "postgresql":
+        return _accounts_lock_portable(ids, skip_locked=skip_locked)
+    table = connection.ops.quote_name(Account._meta.db_table)
+    now = timezone.now()
+    # One statement creates the missing accounts (a concurrent creator wins, ours is dropped),
+    # one locks them all; both bind the ids as one array.
+    rows_fetch(
+        f"INSERT INTO {table} "  # noqa: S608 - the model's own table
+        "(member_id, balance, lifetime_earned, lifetime_redeemed, created_at, updated_at) "
+        "SELECT m, 0, 0, 0, %s, %s FROM unnest(%b::bigint[]) AS m "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS a WHERE a.member_id = m) "
+        "ORDER BY m ON CONFLICT (member_id) DO NOTHING",
+        [now, now, ids],
+    )
+    skip = " SKIP LOCKED" if skip_locked else ""
+    rows = rows_fetch(
+        "SELECT id, member_id, balance, lifetime_earned, lifetime_redeemed, updated_at "  # noqa: S608
+        f"FROM {table} WHERE member_id = ANY(%b::bigint[]) ORDER BY id FOR UPDATE{skip}",
+        [ids],
+    )
+    return {row[1]: AccountState(*row) for row in rows}
+
+
+def _accounts_lock_portable(ids: list[int], *, skip_locked: bool) -> dict[int, AccountState]:
     existing = set(Account.objects.filter(member_id__in=ids).values_list("member_id", flat=True))
     missing = [member_id for member_id in ids if member_id not in existing]
     if missing:
@@ -362,13 +386,13 @@ class LedgerBatch:
     def flush(self) -> list[EntryState]:
         """Write what the batch did: entries, new lots, consumed lots and balances."""
         if self.entries:
-            rows_insert(self.entries, key="idempotency_key", model=Entry)
+            rows_create(self.entries, key="idempotency_key", model=Entry)
         new_lots = []
         for entry, lot in self._new_lots:
             lot.entry_id = entry.pk
             new_lots.append(lot)
         if new_lots:
-            rows_insert(new_lots, key="entry", model=Lot)
+            rows_create(new_lots, key="entry", model=Lot)
         if self._dirty_lots:
             rows_update(list(self._dirty_lots.values()), ["remaining"], model=Lot)
         if self._touched:
