@@ -34,7 +34,7 @@ from points.services.earning import (
 )
 from points.services.ingest import consumer_batch_size, consumer_max_batches
 from points.services.ledger import LedgerBatch, accounts_lock
-from points.services.sql import rows_fetch, rows_update
+from points.services.sql import raw_cursor, rows_fetch, rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -101,10 +101,23 @@ def _claim_pending(limit: int) -> list[_Row]:
     """Lock and load up to ``limit`` pending rows no other consumer holds, oldest first."""
     if connection.vendor != "postgresql":
         return _claim(Transaction.objects.filter(status=Status.PENDING), limit)
-    rows = rows_fetch(
-        f"{_SELECT} WHERE status = %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-        [Status.PENDING, limit],
-    )
+    with raw_cursor() as cursor:
+        # Walk the partial index of pending rows in id order and stop after ``limit``. The
+        # planner would otherwise, whenever its statistics count few pending rows (a backlog
+        # that built up since the last ANALYZE), fetch every pending row with a bitmap scan and
+        # sort them all to take the first ``limit``: a cost growing with the backlog, per batch.
+        cursor.execute(
+            "SELECT current_setting('enable_bitmapscan'), "
+            "set_config('enable_bitmapscan', 'off', true)"
+        )
+        previous = cursor.fetchone()[0]
+        cursor.execute(
+            f"{_SELECT} WHERE status = %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            [Status.PENDING, limit],
+            binary=True,
+        )
+        rows = cursor.fetchall()
+        cursor.execute("SELECT set_config('enable_bitmapscan', %s, true)", [previous])
     return [_Row(values) for values in rows]
 
 
@@ -127,6 +140,7 @@ def _claim_parked(originals: list[_Row]) -> list[_Row]:
         f"{_SELECT} WHERE status = %s AND reverses <> '' AND ({clauses}) "
         "ORDER BY id FOR UPDATE SKIP LOCKED",
         params,
+        binary=True,
     )
     return [_Row(values) for values in rows]
 
