@@ -141,6 +141,36 @@ def _lot_order(lot: Lot | LotState) -> tuple:
     return (lot.expires_on is None, lot.expires_on or dt.date.max, lot.earned_on, lot.pk or 0)
 
 
+def accounts_create(*, member_ids: list[int]) -> None:
+    """Create the missing accounts of ``member_ids`` (sorted, so concurrent creators never wait
+    on each other in a cycle); an account a concurrent transaction creates first is kept.
+
+    The ingest calls it in the transaction that stores the inbox rows, so a consumer finds the
+    accounts already there and never waits on another consumer's uncommitted new account.
+    """
+    if not member_ids:
+        return
+    if connection.vendor != "postgresql":
+        existing = set(
+            Account.objects.filter(member_id__in=member_ids).values_list("member_id", flat=True)
+        )
+        Account.objects.bulk_create(
+            [Account(member_id=pk) for pk in member_ids if pk not in existing],
+            ignore_conflicts=True,
+        )
+        return
+    table = connection.ops.quote_name(Account._meta.db_table)
+    now = timezone.now()
+    rows_fetch(
+        f"INSERT INTO {table} "  # noqa: S608 - the model's own table
+        "(member_id, balance, lifetime_earned, lifetime_redeemed, created_at, updated_at) "
+        "SELECT m, 0, 0, 0, %s, %s FROM unnest(%b::bigint[]) AS m "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS a WHERE a.member_id = m) "
+        "ORDER BY m ON CONFLICT (member_id) DO NOTHING",
+        [now, now, sorted(set(member_ids))],
+    )
+
+
 def accounts_lock(
     *, member_ids: list[int] | set[int], skip_locked: bool = False
 ) -> dict[int, AccountState]:
@@ -154,18 +184,8 @@ def accounts_lock(
         return {}
     if connection.vendor != "postgresql":
         return _accounts_lock_portable(ids, skip_locked=skip_locked)
+    accounts_create(member_ids=ids)
     table = connection.ops.quote_name(Account._meta.db_table)
-    now = timezone.now()
-    # One statement creates the missing accounts (a concurrent creator wins, ours is dropped),
-    # one locks them all; both bind the ids as one array.
-    rows_fetch(
-        f"INSERT INTO {table} "  # noqa: S608 - the model's own table
-        "(member_id, balance, lifetime_earned, lifetime_redeemed, created_at, updated_at) "
-        "SELECT m, 0, 0, 0, %s, %s FROM unnest(%b::bigint[]) AS m "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS a WHERE a.member_id = m) "
-        "ORDER BY m ON CONFLICT (member_id) DO NOTHING",
-        [now, now, ids],
-    )
     skip = " SKIP LOCKED" if skip_locked else ""
     rows = rows_fetch(
         "SELECT id, member_id, balance, lifetime_earned, lifetime_redeemed, updated_at "  # noqa: S608
@@ -176,12 +196,7 @@ def accounts_lock(
 
 
 def _accounts_lock_portable(ids: list[int], *, skip_locked: bool) -> dict[int, AccountState]:
-    existing = set(Account.objects.filter(member_id__in=ids).values_list("member_id", flat=True))
-    missing = [member_id for member_id in ids if member_id not in existing]
-    if missing:
-        Account.objects.bulk_create(
-            [Account(member_id=member_id) for member_id in missing], ignore_conflicts=True
-        )
+    accounts_create(member_ids=ids)
     rows = (
         Account.objects.select_for_update(skip_locked=skip_locked)
         .filter(member_id__in=ids)
