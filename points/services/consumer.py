@@ -21,7 +21,6 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import Conflict
 from loyalty.money import points_for_amount
-from loyalty.timeutils import business_date
 from members.models import Member
 from members.selectors import member_points_multipliers, member_tier_codes
 from points.errors import InsufficientPoints
@@ -183,7 +182,7 @@ class _Batch:
         self.rules = earning_rules_active()
         if not every:
             return
-        first_day = min(business_date(row.occurred_at) for row in every)
+        first_day = min(self.ledger.business_date(row.occurred_at) for row in every)
         self.campaigns = campaigns_active(on_or_after=first_day)
         self.by_key = {(row.source, row.external_id): row for row in every}
         keys = [transaction_entry_key(source=r.source, external_id=r.external_id) for r in every]
@@ -256,7 +255,7 @@ class _Batch:
         if status != Member.Status.ACTIVE:
             self._finish(row, Status.SKIPPED, f"member_{status}")
             return
-        on = business_date(row.occurred_at)
+        on = self.ledger.business_date(row.occurred_at)
         rule = earning_rule_select(
             rules=self.rules,
             type=row.type,

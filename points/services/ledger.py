@@ -14,6 +14,7 @@ never wait on each other in a cycle). The batch keeps, per account,
 
 import datetime as dt
 import logging
+import os
 import uuid
 from calendar import monthrange
 from typing import Any
@@ -108,6 +109,22 @@ class LotState:
 _ENTRY_ATTNAMES = tuple(field.attname for field in Entry._meta.concrete_fields)
 
 
+_RANDOM: list[bytes] = []
+# A forked process (a prefork worker) must never hand out the ids its parent drew.
+os.register_at_fork(after_in_child=_RANDOM.clear)
+
+
+def _uuid4() -> uuid.UUID:
+    """``uuid.uuid4()``, drawing the operating system's random bytes 256 ids at a time."""
+    try:
+        random = _RANDOM.pop()
+    except IndexError:
+        pool = os.urandom(16 * 256)
+        _RANDOM.extend(pool[start : start + 16] for start in range(16, len(pool), 16))
+        random = pool[:16]
+    return uuid.UUID(bytes=random, version=4)
+
+
 class EntryState:
     """An entry written by this batch (lighter than a model instance until someone needs one:
     :meth:`to_model`)."""
@@ -116,7 +133,7 @@ class EntryState:
 
     def __init__(self, **values: Any) -> None:
         self.id = None
-        self.public_id = uuid.uuid4()
+        self.public_id = _uuid4()
         self.description = ""
         self.reference = ""
         self.transaction_id = None
@@ -184,13 +201,27 @@ def accounts_lock(
         return {}
     if connection.vendor != "postgresql":
         return _accounts_lock_portable(ids, skip_locked=skip_locked)
-    accounts_create(member_ids=ids)
+    if not skip_locked:
+        accounts_create(member_ids=ids)
+        return _accounts_select_for_update(ids, skip_locked=False)
+    # Skipping locked accounts never waits for one, so the order of locking does not matter:
+    # lock what exists, then create the missing ones (the ingest usually did) and lock those.
+    accounts = _accounts_select_for_update(ids, skip_locked=True)
+    missing = [member_id for member_id in ids if member_id not in accounts]
+    if missing:
+        accounts_create(member_ids=missing)
+        accounts.update(_accounts_select_for_update(missing, skip_locked=True))
+    return accounts
+
+
+def _accounts_select_for_update(ids: list[int], *, skip_locked: bool) -> dict[int, AccountState]:
     table = connection.ops.quote_name(Account._meta.db_table)
     skip = " SKIP LOCKED" if skip_locked else ""
     rows = rows_fetch(
         "SELECT id, member_id, balance, lifetime_earned, lifetime_redeemed, updated_at "  # noqa: S608
         f"FROM {table} WHERE member_id = ANY(%b::bigint[]) ORDER BY id FOR UPDATE{skip}",
         [ids],
+        binary=True,
     )
     return {row[1]: AccountState(*row) for row in rows}
 
@@ -227,6 +258,17 @@ class LedgerBatch:
         self._dirty_lots: dict[int, Lot | LotState] = {}
         self._touched: set[int] = set()
         self._keys: set[str] = set()
+        self._days: dict[dt.datetime, dt.date] = {}
+        self._expiry: dict[dt.date, dt.date | None] = {}
+
+    def business_date(self, moment: dt.datetime) -> dt.date:
+        """:func:`loyalty.timeutils.business_date`, remembered for the batch (a batch's
+        transactions share few distinct timestamps' days)."""
+        try:
+            return self._days[moment]
+        except KeyError:
+            day = self._days[moment] = business_date(moment)
+            return day
 
     def _account(self, member_id: int) -> AccountState:
         try:
@@ -292,8 +334,12 @@ class LedgerBatch:
         occurred_at = occurred_at or self.now
         account = self._account(member_id)
         debt = max(0, -account.balance)
-        earned_on = business_date(occurred_at)
-        expires_on = lot_expiry_date(earned_on=earned_on, settings=self.settings)
+        earned_on = self.business_date(occurred_at)
+        try:
+            expires_on = self._expiry[earned_on]
+        except KeyError:
+            expires_on = lot_expiry_date(earned_on=earned_on, settings=self.settings)
+            self._expiry[earned_on] = expires_on
         entry = self._entry(
             member_id=member_id,
             kind=kind,
