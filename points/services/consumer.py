@@ -24,11 +24,11 @@ from loyalty.money import points_for_amount
 from members.models import Member
 from members.selectors import member_points_multipliers, member_tier_codes
 from points.errors import InsufficientPoints
-from points.models import Entry, Transaction
+from points.models import EarningRule, Entry, Transaction
 from points.services.earning import (
     campaigns_active,
     earning_points_calculate,
-    earning_rule_select,
+    earning_rule_matches,
     earning_rules_active,
 )
 from points.services.ingest import consumer_batch_size, consumer_max_batches
@@ -180,6 +180,7 @@ class _Batch:
         self.tiers = member_tier_codes(member_ids=self.member_ids)
         self.multipliers = member_points_multipliers(member_ids=self.member_ids)
         self.rules = earning_rules_active()
+        self._candidates: dict[tuple, list[tuple[EarningRule, Decimal]]] = {}
         if not every:
             return
         first_day = min(self.ledger.business_date(row.occurred_at) for row in every)
@@ -240,6 +241,29 @@ class _Batch:
                 -(row["points"] or 0),
             )
 
+    def _rule(self, row: _Row, on: dt.date) -> EarningRule | None:
+        """:func:`earning_rule_select` for the row: the rules that match everything but the
+        amount are remembered per kind of transaction and day; the first of them whose minimum
+        amount the row reaches applies, as the first matching rule would."""
+        kind = (row.type, row.channel, row.merchant_category, row.currency, on)
+        candidates = self._candidates.get(kind)
+        if candidates is None:
+            candidates = self._candidates[kind] = [
+                (rule, rule.min_amount)
+                for rule in self.rules
+                if earning_rule_matches(
+                    rule=rule,
+                    type=row.type,
+                    channel=row.channel,
+                    merchant_category=row.merchant_category,
+                    amount=rule.min_amount,
+                    currency=row.currency,
+                    on=on,
+                )
+            ]
+        amount = row.amount
+        return next((rule for rule, minimum in candidates if amount >= minimum), None)
+
     def _finish(self, row: Transaction, status: str, reason: str = "", points: int = 0) -> None:
         row.status = status
         row.status_reason = reason[:200]
@@ -256,15 +280,7 @@ class _Batch:
             self._finish(row, Status.SKIPPED, f"member_{status}")
             return
         on = self.ledger.business_date(row.occurred_at)
-        rule = earning_rule_select(
-            rules=self.rules,
-            type=row.type,
-            channel=row.channel,
-            merchant_category=row.merchant_category,
-            amount=row.amount,
-            currency=row.currency,
-            on=on,
-        )
+        rule = self._rule(row, on)
         if rule is None:
             self._finish(row, Status.PROCESSED, "no_rule")
             return
