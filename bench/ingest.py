@@ -264,6 +264,7 @@ def main() -> None:
     parser.add_argument("--pgbench-seconds", type=int, default=20)
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     _log("pgbench TPC-B (scale 10, 8 clients) on a scratch database ...")
     tps = pgbench_tps(seconds=args.pgbench_seconds, clients=8)
     _log(f"  pgbench: {tps:,.0f} tps")
@@ -347,6 +348,8 @@ def main() -> None:
     _log(f"ingest, batches of {args.batch:<5}:          {batch_rate:>10,.0f} credited events/s")
     _log(f"  ratio to pgbench:                  {batch_rate / tps:>10.2f}x")
     _log(f"ingest, one transaction per request: {single_rate:>10,.0f} credited events/s")
+    # The machine may be shared: its load says how much the figures above had to share it.
+    _log(f"load average (1 min) before / after:  {load_before:.2f} / {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
