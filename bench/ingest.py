@@ -53,8 +53,19 @@ def _recreate(db: str) -> None:
     _psql(f'CREATE DATABASE "{db}"')
 
 
+def _scratch_name(suffix: str) -> str:
+    """A scratch database name of this checkout's own (``BENCH_DB_PREFIX``, else the name of the
+    ``DATABASE_URL`` database), so benchmarks of several checkouts on one server do not drop each
+    other's databases."""
+    prefix = os.environ.get("BENCH_DB_PREFIX")
+    if not prefix:
+        url = os.environ.get("DATABASE_URL", "")
+        prefix = url.rsplit("/", 1)[-1].split("?", 1)[0] if url.startswith("postgres") else ""
+    return f"{prefix or 'loyalty'}_bench_{suffix}"
+
+
 def pgbench_tps(*, seconds: int, clients: int) -> float:
-    db = "loyalty_bench_pgbench"
+    db = _scratch_name("pgbench")
     _recreate(db)
     base = ["-h", PG["host"], "-p", PG["port"], "-U", PG["user"]]
     subprocess.run(
@@ -253,11 +264,12 @@ def main() -> None:
     parser.add_argument("--pgbench-seconds", type=int, default=20)
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     _log("pgbench TPC-B (scale 10, 8 clients) on a scratch database ...")
     tps = pgbench_tps(seconds=args.pgbench_seconds, clients=8)
     _log(f"  pgbench: {tps:,.0f} tps")
 
-    db = "loyalty_bench_ingest"
+    db = _scratch_name("ingest")
     _recreate(db)
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     service = Service(db=db, web_workers=args.web_workers, consumers=args.consumers, queue=queue)
@@ -336,6 +348,8 @@ def main() -> None:
     _log(f"ingest, batches of {args.batch:<5}:          {batch_rate:>10,.0f} credited events/s")
     _log(f"  ratio to pgbench:                  {batch_rate / tps:>10.2f}x")
     _log(f"ingest, one transaction per request: {single_rate:>10,.0f} credited events/s")
+    # The machine may be shared: its load says how much the figures above had to share it.
+    _log(f"load average (1 min) before / after:  {load_before:.2f} / {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.validators import RegexValidator
+from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -174,6 +175,24 @@ def _fast_validate(item: Any, member_ids: dict[str, int], latest: dt.datetime) -
     }
 
 
+def _member_ids(customer_nos: set[str]) -> dict[str, int]:
+    """Member ids by customer number (the known ones)."""
+    if not customer_nos:
+        return {}
+    if connection.vendor != "postgresql":
+        found = Member.objects.filter(customer_no__in=customer_nos)
+        return dict(found.values_list("customer_no", "id"))
+    from points.services.sql import rows_fetch
+
+    table = connection.ops.quote_name(Member._meta.db_table)
+    return dict(
+        rows_fetch(
+            f"SELECT customer_no, id FROM {table} WHERE customer_no = ANY(%b::text[])",  # noqa: S608
+            [list(customer_nos)],
+        )
+    )
+
+
 def transaction_items_validate(
     items: list[Any],
 ) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]]]:
@@ -187,9 +206,7 @@ def transaction_items_validate(
         for item in items
         if isinstance(item, dict) and isinstance(item.get("customer_no"), str)
     }
-    member_ids = dict(
-        Member.objects.filter(customer_no__in=customer_nos).values_list("customer_no", "id")
-    )
+    member_ids = _member_ids(customer_nos)
     latest = timezone.now() + CLOCK_SKEW
     valid: list[tuple[int, dict[str, Any]]] = []
     rejected: list[dict[str, Any]] = []

@@ -75,6 +75,9 @@ INSTALLED_APPS = [
     "insights",
 ]
 
+# Django's model permissions, read in one query per request instead of two.
+AUTHENTICATION_BACKENDS = ["loyalty.auth_backends.ModelPermissionsBackend"]
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -14,27 +14,26 @@ import logging
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import Conflict
 from loyalty.money import points_for_amount
-from loyalty.timeutils import business_date
 from members.models import Member
 from members.selectors import member_points_multipliers, member_tier_codes
 from points.errors import InsufficientPoints
-from points.models import Entry, Transaction
+from points.models import EarningRule, Entry, Transaction
 from points.services.earning import (
     campaigns_active,
     earning_points_calculate,
-    earning_rule_select,
+    earning_rule_matches,
     earning_rules_active,
 )
 from points.services.ingest import consumer_batch_size, consumer_max_batches
 from points.services.ledger import LedgerBatch, accounts_lock
-from points.services.sql import rows_update
+from points.services.sql import raw_cursor, rows_fetch, rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -68,17 +67,100 @@ class _Row:
     __slots__ = (*_ROW_FIELDS, "points", "processed_at", "status_reason")
 
     def __init__(self, values: tuple) -> None:
-        for name, value in zip(_ROW_FIELDS, values, strict=True):
-            setattr(self, name, value)
+        (
+            self.id,
+            self.source,
+            self.external_id,
+            self.member_id,
+            self.type,
+            self.amount,
+            self.currency,
+            self.occurred_at,
+            self.channel,
+            self.merchant_category,
+            self.reverses,
+            self.status,
+        ) = values
         self.status_reason = ""
         self.points = 0
         self.processed_at = None
+
+
+_TABLE = Transaction._meta.db_table
+_SELECT = f"SELECT {', '.join(_ROW_FIELDS)} FROM {_TABLE}"  # noqa: S608 - the model's own names
 
 
 def _claim(queryset, limit: int | None = None) -> list[_Row]:
     """Lock and load rows no other consumer holds, oldest first."""
     rows = queryset.select_for_update(skip_locked=True).order_by("id").values_list(*_ROW_FIELDS)
     return [_Row(values) for values in (rows[:limit] if limit else rows)]
+
+
+def _claim_pending(limit: int) -> list[_Row]:
+    """Lock and load up to ``limit`` pending rows no other consumer holds, oldest first."""
+    if connection.vendor != "postgresql":
+        return _claim(Transaction.objects.filter(status=Status.PENDING), limit)
+    with raw_cursor() as cursor:
+        # Walk the partial index of pending rows in id order and stop after ``limit``. The
+        # planner would otherwise, whenever its statistics count few pending rows (a backlog
+        # that built up since the last ANALYZE), fetch every pending row with a bitmap scan and
+        # sort them all to take the first ``limit``: a cost growing with the backlog, per batch.
+        cursor.execute(
+            "SELECT current_setting('enable_bitmapscan'), "
+            "set_config('enable_bitmapscan', 'off', true)"
+        )
+        previous = cursor.fetchone()[0]
+        cursor.execute(
+            f"{_SELECT} WHERE status = %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            [Status.PENDING, limit],
+            binary=True,
+        )
+        rows = cursor.fetchall()
+        cursor.execute("SELECT set_config('enable_bitmapscan', %s, true)", [previous])
+    return [_Row(values) for values in rows]
+
+
+def _claim_parked(originals: list[_Row]) -> list[_Row]:
+    """Lock and load the parked refunds of ``originals`` no other consumer holds."""
+    by_source: dict[str, list[str]] = defaultdict(list)
+    for row in originals:
+        by_source[row.source].append(row.external_id)
+    if connection.vendor != "postgresql":
+        condition = Q()
+        for source, external_ids in by_source.items():
+            condition |= Q(source=source, reverses__in=external_ids)
+        return _claim(Transaction.objects.filter(condition, status=Status.PARKED))
+    # ``reverses <> ''`` lets the planner use the partial index on (source, reverses).
+    clauses = " OR ".join(["(source = %s AND reverses = ANY(%b::text[]))"] * len(by_source))
+    params: list = [Status.PARKED]
+    for source, external_ids in by_source.items():
+        params += [source, external_ids]
+    rows = rows_fetch(
+        f"{_SELECT} WHERE status = %s AND reverses <> '' AND ({clauses}) "
+        "ORDER BY id FOR UPDATE SKIP LOCKED",
+        params,
+        binary=True,
+    )
+    return [_Row(values) for values in rows]
+
+
+def _member_statuses(member_ids: list[int]) -> dict[int, str]:
+    if connection.vendor != "postgresql":
+        return dict(Member.objects.filter(pk__in=member_ids).values_list("pk", "status"))
+    table = connection.ops.quote_name(Member._meta.db_table)
+    return dict(
+        rows_fetch(f"SELECT id, status FROM {table} WHERE id = ANY(%b::bigint[])", [member_ids])  # noqa: S608
+    )
+
+
+def _stored_keys(keys: list[str]) -> set[str]:
+    """Those of ``keys`` some entry already has."""
+    if connection.vendor != "postgresql":
+        found = Entry.objects.filter(idempotency_key__in=keys)
+        return set(found.values_list("idempotency_key", flat=True))
+    table = connection.ops.quote_name(Entry._meta.db_table)
+    sql = f"SELECT idempotency_key FROM {table} WHERE idempotency_key = ANY(%b::text[])"  # noqa: S608
+    return {row[0] for row in rows_fetch(sql, [keys])}
 
 
 class _Batch:
@@ -93,22 +175,19 @@ class _Batch:
         self.parked = [row for row in parked if row.member_id in self.accounts]
         every = self.rows + self.parked
         self.member_ids = sorted(self.accounts)
-        self.member_status = dict(
-            Member.objects.filter(pk__in=self.member_ids).values_list("pk", "status")
-        )
+        self.member_status = _member_statuses(self.member_ids)
         self.ledger = LedgerBatch(accounts=self.accounts, now=self.now)
         self.tiers = member_tier_codes(member_ids=self.member_ids)
         self.multipliers = member_points_multipliers(member_ids=self.member_ids)
         self.rules = earning_rules_active()
+        self._candidates: dict[tuple, list[tuple[EarningRule, Decimal]]] = {}
         if not every:
             return
-        first_day = min(business_date(row.occurred_at) for row in every)
+        first_day = min(self.ledger.business_date(row.occurred_at) for row in every)
         self.campaigns = campaigns_active(on_or_after=first_day)
         self.by_key = {(row.source, row.external_id): row for row in every}
         keys = [transaction_entry_key(source=r.source, external_id=r.external_id) for r in every]
-        self.stored_keys = set(
-            Entry.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True)
-        )
+        self.stored_keys = _stored_keys(keys)
         self._load_usage(first_day.replace(day=1))
         self._load_originals([row for row in every if row.reverses])
 
@@ -162,6 +241,29 @@ class _Batch:
                 -(row["points"] or 0),
             )
 
+    def _rule(self, row: _Row, on: dt.date) -> EarningRule | None:
+        """:func:`earning_rule_select` for the row: the rules that match everything but the
+        amount are remembered per kind of transaction and day; the first of them whose minimum
+        amount the row reaches applies, as the first matching rule would."""
+        kind = (row.type, row.channel, row.merchant_category, row.currency, on)
+        candidates = self._candidates.get(kind)
+        if candidates is None:
+            candidates = self._candidates[kind] = [
+                (rule, rule.min_amount)
+                for rule in self.rules
+                if earning_rule_matches(
+                    rule=rule,
+                    type=row.type,
+                    channel=row.channel,
+                    merchant_category=row.merchant_category,
+                    amount=rule.min_amount,
+                    currency=row.currency,
+                    on=on,
+                )
+            ]
+        amount = row.amount
+        return next((rule for rule, minimum in candidates if amount >= minimum), None)
+
     def _finish(self, row: Transaction, status: str, reason: str = "", points: int = 0) -> None:
         row.status = status
         row.status_reason = reason[:200]
@@ -177,16 +279,8 @@ class _Batch:
         if status != Member.Status.ACTIVE:
             self._finish(row, Status.SKIPPED, f"member_{status}")
             return
-        on = business_date(row.occurred_at)
-        rule = earning_rule_select(
-            rules=self.rules,
-            type=row.type,
-            channel=row.channel,
-            merchant_category=row.merchant_category,
-            amount=row.amount,
-            currency=row.currency,
-            on=on,
-        )
+        on = self.ledger.business_date(row.occurred_at)
+        rule = self._rule(row, on)
         if rule is None:
             self._finish(row, Status.PROCESSED, "no_rule")
             return
@@ -291,19 +385,11 @@ def transactions_process_batch(*, limit: int | None = None) -> int:
     """
     limit = limit or consumer_batch_size()
     with transaction.atomic():
-        rows = _claim(Transaction.objects.filter(status=Status.PENDING), limit)
+        rows = _claim_pending(limit)
         if not rows:
             return 0
         originals = [row for row in rows if not row.reverses]
-        parked: list[_Row] = []
-        if originals:
-            condition = Q()
-            for source in {row.source for row in originals}:
-                condition |= Q(
-                    source=source,
-                    reverses__in=[row.external_id for row in originals if row.source == source],
-                )
-            parked = _claim(Transaction.objects.filter(condition, status=Status.PARKED))
+        parked = _claim_parked(originals) if originals else []
         batch = _Batch(rows, parked)
         batch.run()
     return len(rows)

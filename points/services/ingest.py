@@ -109,15 +109,33 @@ def _values(item: dict[str, Any], *, via: str, now: dt.datetime) -> tuple:
 def _insert_postgresql(rows: list[tuple]) -> int:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(name) for name in _COLUMNS)
-    arrays = ", ".join(f"%b::{_ARRAY_TYPES.get(name, 'text')}[]" for name in _COLUMNS)
+    # A column with one value for every row (the channel, the status, the time received...)
+    # is bound once; the others as one array each.
+    selected, arrays, scalars, params = [], [], [], []
+    for index, (name, values) in enumerate(zip(_COLUMNS, zip(*rows, strict=True), strict=True)):
+        kind = _ARRAY_TYPES.get(name, "text")
+        first = values[0]
+        if all(value == first and type(value) is type(first) for value in values):
+            selected.append(f"%b::{kind}")
+            scalars.append(first)
+        else:
+            selected.append(f"u.c{index}")
+            arrays.append((f"%b::{kind}[]", f"c{index}"))
+            params.append(list(values))
+    source = (
+        f"FROM unnest({', '.join(array for array, _ in arrays)}) "
+        f"AS u({', '.join(alias for _, alias in arrays)})"
+        if arrays
+        else f"FROM generate_series(1, {len(rows):d})"
+    )
     sql = (
-        f"INSERT INTO {quote(Transaction._meta.db_table)} ({columns}) "  # noqa: S608
-        f"SELECT * FROM unnest({arrays}) "
-        "ON CONFLICT (source, external_id) DO NOTHING RETURNING id"
+        f"INSERT INTO {quote(Transaction._meta.db_table)} ({columns}) "
+        f"SELECT {', '.join(selected)} {source} "
+        "ON CONFLICT (source, external_id) DO NOTHING"
     )
     with raw_cursor() as cursor:
-        cursor.execute(sql, [list(column) for column in zip(*rows, strict=True)])
-        return len(cursor.fetchall())
+        cursor.execute(sql, [*scalars, *params])
+        return cursor.rowcount
 
 
 def _insert_portable(rows: list[tuple]) -> int:
@@ -163,6 +181,9 @@ def transactions_store(*, transactions: list[dict[str, Any]], via: str) -> dict[
         else:
             accepted = _insert_portable(rows)
         if accepted:
+            from points.services.ledger import accounts_create
+
+            accounts_create(member_ids=[item["member_id"] for item in transactions])
             # Small deliveries share a queued consumer; a full batch gets a consumer of its own.
             coalesce = accepted < consumer_batch_size()
             transaction.on_commit(lambda: consumer_enqueue(coalesce=coalesce))

@@ -14,11 +14,12 @@ never wait on each other in a cycle). The batch keeps, per account,
 
 import datetime as dt
 import logging
+import os
 import uuid
 from calendar import monthrange
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -30,7 +31,7 @@ from loyalty.timeutils import business_date
 from members.models import Member
 from points.errors import InsufficientPoints, MemberInactive
 from points.models import Account, Entry, Lot
-from points.services.sql import rows_insert, rows_update
+from points.services.sql import rows_create, rows_fetch, rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,22 @@ class LotState:
 _ENTRY_ATTNAMES = tuple(field.attname for field in Entry._meta.concrete_fields)
 
 
+_RANDOM: list[bytes] = []
+# A forked process (a prefork worker) must never hand out the ids its parent drew.
+os.register_at_fork(after_in_child=_RANDOM.clear)
+
+
+def _uuid4() -> uuid.UUID:
+    """``uuid.uuid4()``, drawing the operating system's random bytes 256 ids at a time."""
+    try:
+        random = _RANDOM.pop()
+    except IndexError:
+        pool = os.urandom(16 * 256)
+        _RANDOM.extend(pool[start : start + 16] for start in range(16, len(pool), 16))
+        random = pool[:16]
+    return uuid.UUID(bytes=random, version=4)
+
+
 class EntryState:
     """An entry written by this batch (lighter than a model instance until someone needs one:
     :meth:`to_model`)."""
@@ -116,7 +133,7 @@ class EntryState:
 
     def __init__(self, **values: Any) -> None:
         self.id = None
-        self.public_id = uuid.uuid4()
+        self.public_id = _uuid4()
         self.description = ""
         self.reference = ""
         self.transaction_id = None
@@ -141,6 +158,36 @@ def _lot_order(lot: Lot | LotState) -> tuple:
     return (lot.expires_on is None, lot.expires_on or dt.date.max, lot.earned_on, lot.pk or 0)
 
 
+def accounts_create(*, member_ids: list[int]) -> None:
+    """Create the missing accounts of ``member_ids`` (sorted, so concurrent creators never wait
+    on each other in a cycle); an account a concurrent transaction creates first is kept.
+
+    The ingest calls it in the transaction that stores the inbox rows, so a consumer finds the
+    accounts already there and never waits on another consumer's uncommitted new account.
+    """
+    if not member_ids:
+        return
+    if connection.vendor != "postgresql":
+        existing = set(
+            Account.objects.filter(member_id__in=member_ids).values_list("member_id", flat=True)
+        )
+        Account.objects.bulk_create(
+            [Account(member_id=pk) for pk in member_ids if pk not in existing],
+            ignore_conflicts=True,
+        )
+        return
+    table = connection.ops.quote_name(Account._meta.db_table)
+    now = timezone.now()
+    rows_fetch(
+        f"INSERT INTO {table} "  # noqa: S608 - the model's own table
+        "(member_id, balance, lifetime_earned, lifetime_redeemed, created_at, updated_at) "
+        "SELECT m, 0, 0, 0, %s, %s FROM unnest(%b::bigint[]) AS m "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS a WHERE a.member_id = m) "
+        "ORDER BY m ON CONFLICT (member_id) DO NOTHING",
+        [now, now, sorted(set(member_ids))],
+    )
+
+
 def accounts_lock(
     *, member_ids: list[int] | set[int], skip_locked: bool = False
 ) -> dict[int, AccountState]:
@@ -152,12 +199,35 @@ def accounts_lock(
     ids = sorted(set(member_ids))
     if not ids:
         return {}
-    existing = set(Account.objects.filter(member_id__in=ids).values_list("member_id", flat=True))
-    missing = [member_id for member_id in ids if member_id not in existing]
+    if connection.vendor != "postgresql":
+        return _accounts_lock_portable(ids, skip_locked=skip_locked)
+    if not skip_locked:
+        accounts_create(member_ids=ids)
+        return _accounts_select_for_update(ids, skip_locked=False)
+    # Skipping locked accounts never waits for one, so the order of locking does not matter:
+    # lock what exists, then create the missing ones (the ingest usually did) and lock those.
+    accounts = _accounts_select_for_update(ids, skip_locked=True)
+    missing = [member_id for member_id in ids if member_id not in accounts]
     if missing:
-        Account.objects.bulk_create(
-            [Account(member_id=member_id) for member_id in missing], ignore_conflicts=True
-        )
+        accounts_create(member_ids=missing)
+        accounts.update(_accounts_select_for_update(missing, skip_locked=True))
+    return accounts
+
+
+def _accounts_select_for_update(ids: list[int], *, skip_locked: bool) -> dict[int, AccountState]:
+    table = connection.ops.quote_name(Account._meta.db_table)
+    skip = " SKIP LOCKED" if skip_locked else ""
+    rows = rows_fetch(
+        "SELECT id, member_id, balance, lifetime_earned, lifetime_redeemed, updated_at "  # noqa: S608
+        f"FROM {table} WHERE member_id = ANY(%b::bigint[]) ORDER BY id FOR UPDATE{skip}",
+        [ids],
+        binary=True,
+    )
+    return {row[1]: AccountState(*row) for row in rows}
+
+
+def _accounts_lock_portable(ids: list[int], *, skip_locked: bool) -> dict[int, AccountState]:
+    accounts_create(member_ids=ids)
     rows = (
         Account.objects.select_for_update(skip_locked=skip_locked)
         .filter(member_id__in=ids)
@@ -188,6 +258,17 @@ class LedgerBatch:
         self._dirty_lots: dict[int, Lot | LotState] = {}
         self._touched: set[int] = set()
         self._keys: set[str] = set()
+        self._days: dict[dt.datetime, dt.date] = {}
+        self._expiry: dict[dt.date, dt.date | None] = {}
+
+    def business_date(self, moment: dt.datetime) -> dt.date:
+        """:func:`loyalty.timeutils.business_date`, remembered for the batch (a batch's
+        transactions share few distinct timestamps' days)."""
+        try:
+            return self._days[moment]
+        except KeyError:
+            day = self._days[moment] = business_date(moment)
+            return day
 
     def _account(self, member_id: int) -> AccountState:
         try:
@@ -253,8 +334,12 @@ class LedgerBatch:
         occurred_at = occurred_at or self.now
         account = self._account(member_id)
         debt = max(0, -account.balance)
-        earned_on = business_date(occurred_at)
-        expires_on = lot_expiry_date(earned_on=earned_on, settings=self.settings)
+        earned_on = self.business_date(occurred_at)
+        try:
+            expires_on = self._expiry[earned_on]
+        except KeyError:
+            expires_on = lot_expiry_date(earned_on=earned_on, settings=self.settings)
+            self._expiry[earned_on] = expires_on
         entry = self._entry(
             member_id=member_id,
             kind=kind,
@@ -362,13 +447,13 @@ class LedgerBatch:
     def flush(self) -> list[EntryState]:
         """Write what the batch did: entries, new lots, consumed lots and balances."""
         if self.entries:
-            rows_insert(self.entries, key="idempotency_key", model=Entry)
+            rows_create(self.entries, key="idempotency_key", model=Entry)
         new_lots = []
         for entry, lot in self._new_lots:
             lot.entry_id = entry.pk
             new_lots.append(lot)
         if new_lots:
-            rows_insert(new_lots, key="entry", model=Lot)
+            rows_create(new_lots, key="entry", model=Lot)
         if self._dirty_lots:
             rows_update(list(self._dirty_lots.values()), ["remaining"], model=Lot)
         if self._touched:

@@ -127,3 +127,33 @@ def test_sweeper_counts_rows_left_pending(card_rule):
     ingest([tx_item(member)], process=False)
     Transaction.objects.update(received_at=timezone.now() - dt.timedelta(hours=1))
     assert transactions_sweep(older_than=dt.timedelta(minutes=5))["stale"] == 1
+
+
+def test_within_a_batch_each_row_gets_the_first_rule_its_amount_qualifies_for(db):
+    # The consumer remembers, per kind of transaction, the rules that match all but the amount;
+    # the rule applied must still be the first (by priority) whose minimum amount is reached.
+    big = EarningRuleFactory(code="big", priority=1, min_amount=Decimal("1000"), amount_unit=10)
+    EarningRuleFactory(code="mobile-only", priority=2, channels=["mobile"], amount_unit=1)
+    small = EarningRuleFactory(code="small", priority=3, amount_unit=Decimal("20"))
+    member = MemberFactory()
+    ingest(
+        [
+            tx_item(member, external_id="R1", amount="999.99"),
+            tx_item(member, external_id="R2", amount="1000.00"),
+            tx_item(member, external_id="R3", amount="40.00"),
+            tx_item(member, external_id="R4", amount="40.00", channel="mobile"),
+            tx_item(member, external_id="R5", amount="5000.00", channel="mobile"),
+        ]
+    )
+    applied = {
+        entry.reference.split(":")[1]: (entry.earning_rule_id, entry.points)
+        for entry in Entry.objects.filter(member=member)
+    }
+    mobile = EarningRuleFactory(code="mobile-only")
+    assert applied == {
+        "R1": (small.pk, 49),
+        "R2": (big.pk, 100),
+        "R3": (small.pk, 2),
+        "R4": (mobile.pk, 40),
+        "R5": (big.pk, 500),
+    }

@@ -154,3 +154,36 @@ def test_hostile_items_are_rejected_alone_and_the_rest_of_the_batch_goes_on(
     assert body["accepted"] == 1
     assert [row["index"] for row in body["rejected"]] == [0]
     assert field in {error["field"] for error in body["rejected"][0]["errors"]}
+
+
+def test_storing_creates_the_missing_accounts_in_the_same_transaction(integration_api, card_rule):
+    # The consumer then finds every account in place: it never waits on another consumer's
+    # uncommitted new account (it skips accounts others hold instead).
+    from points.models import Account
+
+    known, new = MemberFactory(), MemberFactory()
+    Account.objects.create(member=known, balance=0)
+    items = [tx_item(known), tx_item(new), tx_item(new)]
+    response = integration_api.post(URL, {"transactions": items}, format="json")
+    assert response.json()["accepted"] == 3
+    assert set(Account.objects.values_list("member_id", flat=True)) == {known.pk, new.pk}
+    assert Account.objects.get(member=new).balance == 0
+
+
+def test_uniform_and_varying_columns_are_stored_as_sent(integration_api, card_rule):
+    member = MemberFactory()
+    items = [
+        tx_item(member, amount="20.00", channel="pos", merchant_category="5411"),
+        tx_item(member, amount="45.10", channel="mobile", merchant_category=""),
+    ]
+    response = integration_api.post(URL, {"transactions": items}, format="json")
+    assert response.json()["accepted"] == 2
+    stored = {
+        row.external_id: row
+        for row in Transaction.objects.filter(external_id__in=[i["external_id"] for i in items])
+    }
+    for item in items:
+        row = stored[item["external_id"]]
+        assert str(row.amount) == item["amount"]
+        assert (row.channel, row.merchant_category) == (item["channel"], item["merchant_category"])
+        assert (row.status, row.points, row.status_reason, row.via) == ("pending", 0, "", "api")

@@ -123,3 +123,24 @@ def test_closing_a_member_forfeits_the_balance_once():
 def test_lot_expiry_follows_programme_policy(policy, earned, expected):
     settings = programme_settings_update(actor=None, expiry_policy=policy, expiry_months=24)
     assert lot_expiry_date(earned_on=earned, settings=settings) == expected
+
+
+def test_entry_public_ids_are_random_v4_and_never_repeat_across_a_fork():
+    # Entry ids come from a pool of random bytes; a forked worker must not reuse its parent's.
+    import os
+
+    from points.services.ledger import _uuid4
+
+    drawn = [_uuid4() for _ in range(600)]
+    assert len(set(drawn)) == 600
+    assert {u.version for u in drawn} == {4}
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.write(write, str(_uuid4()).encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    in_child = os.read(read, 64).decode()
+    os.close(read)
+    os.close(write)
+    assert in_child != str(_uuid4())
