@@ -384,15 +384,46 @@ def transactions_process_batch(*, limit: int | None = None) -> int:
     before its original is reversed in the same commit that credits the original.
     """
     limit = limit or consumer_batch_size()
-    with transaction.atomic():
-        rows = _claim_pending(limit)
-        if not rows:
-            return 0
-        originals = [row for row in rows if not row.reverses]
-        parked = _claim_parked(originals) if originals else []
-        batch = _Batch(rows, parked)
-        batch.run()
-    return len(rows)
+    claimed: list[int] = []
+    try:
+        with transaction.atomic():
+            rows = _claim_pending(limit)
+            if not rows:
+                return 0
+            claimed = [row.id for row in rows]
+            _batch_run(rows)
+    except Exception:  # whatever broke the batch, each row gets its own chance below
+        if not claimed:
+            raise
+        # One bad row must not hold the inbox back (the same oldest rows would be claimed and
+        # fail again forever): go through this batch's rows one at a time instead.
+        logger.exception("points batch of %s rows failed; retrying them one by one", len(claimed))
+        for row_id in claimed:
+            _row_process_alone(row_id)
+    return len(claimed)
+
+
+def _batch_run(rows: list[_Row]) -> None:
+    originals = [row for row in rows if not row.reverses]
+    parked = _claim_parked(originals) if originals else []
+    _Batch(rows, parked).run()
+
+
+def _row_process_alone(row_id: int) -> None:
+    """Process one inbox row in its own transaction; if even that fails, mark it failed with
+    the reason (staff retry it from the admin once the cause is fixed)."""
+    try:
+        with transaction.atomic():
+            rows = _claim(Transaction.objects.filter(pk=row_id, status=Status.PENDING))
+            if rows:
+                _batch_run(rows)
+    except Exception as exc:  # recorded on the row: nothing is lost, staff can retry it
+        logger.exception("points inbox row %s failed", row_id)
+        Transaction.objects.filter(pk=row_id, status=Status.PENDING).update(
+            status=Status.FAILED,
+            status_reason=f"{type(exc).__name__}: {exc}"[:200],
+            processed_at=timezone.now(),
+        )
 
 
 def transactions_process(*, max_batches: int | None = None, limit: int | None = None) -> int:
