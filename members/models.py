@@ -194,14 +194,21 @@ class Message(models.Model):
         FAILED = "failed", _("Failed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Looked up through ``message_member_created_idx`` (member first): no index of its own.
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="messages", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="messages",
+        verbose_name=_("member"),
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("body"))
     data = models.JSONField(_("data"), default=dict, blank=True, encoder=DjangoJSONEncoder)
-    dedupe_key = models.CharField(_("dedupe key"), max_length=200, unique=True)
+    # Unique through ``message_dedupe_key_uniq`` (a constraint, not ``unique=True``, which
+    # would add a second, pattern-matching index that nothing queries).
+    dedupe_key = models.CharField(_("dedupe key"), max_length=200)
     created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
     read_at = models.DateTimeField(_("read"), null=True, blank=True)
     delivery = models.CharField(
@@ -220,6 +227,9 @@ class Message(models.Model):
                 name="message_pending_idx",
                 condition=models.Q(delivery="pending"),
             ),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["dedupe_key"], name="message_dedupe_key_uniq"),
         ]
 
     def __str__(self) -> str:
@@ -593,8 +603,11 @@ class MemberTier(models.Model):
         related_name="tier_state",
         verbose_name=_("member"),
     )
+    # Indexes on the evaluation's high-volume tables are the ones reads use: ``tier`` through
+    # ``member_tier_tier_idx``; a tier reference alone (a handful of tiers, never deleted) and
+    # an override (rare) need none, or only over the rows that have one.
     tier = models.ForeignKey(
-        Tier, on_delete=models.PROTECT, related_name="+", verbose_name=_("tier")
+        Tier, on_delete=models.PROTECT, related_name="+", verbose_name=_("tier"), db_index=False
     )
     since = models.DateTimeField(_("since"), default=timezone.now)
     failing_count = models.PositiveSmallIntegerField(
@@ -607,6 +620,7 @@ class MemberTier(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("qualified tier at the last evaluation"),
+        db_index=False,
     )
     last_as_of = models.DateField(_("last evaluated as of"), null=True, blank=True)
     override = models.ForeignKey(
@@ -616,13 +630,21 @@ class MemberTier(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("override in force"),
+        db_index=False,
     )
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
 
     class Meta:
         verbose_name = _("member tier")
         verbose_name_plural = _("member tiers")
-        indexes = [models.Index(fields=["tier"], name="member_tier_tier_idx")]
+        indexes = [
+            models.Index(fields=["tier"], name="member_tier_tier_idx"),
+            models.Index(
+                fields=["override"],
+                name="member_tier_override_idx",
+                condition=models.Q(override__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.tier_id}"
@@ -638,8 +660,14 @@ class TierHistory(models.Model):
         OVERRIDE_EXPIRED = "override_expired", _("Manual override expired")
         TIER_RETIRED = "tier_retired", _("The tier was deactivated")
 
+    # As for MemberTier: ``member`` is found through ``tier_history_member_idx``, ``run``
+    # through ``tier_history_run_member_uniq``, tiers need no index, overrides a partial one.
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="tier_history", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="tier_history",
+        verbose_name=_("member"),
+        db_index=False,
     )
     from_tier = models.ForeignKey(
         Tier,
@@ -648,9 +676,14 @@ class TierHistory(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("from tier"),
+        db_index=False,
     )
     to_tier = models.ForeignKey(
-        Tier, on_delete=models.PROTECT, related_name="+", verbose_name=_("to tier")
+        Tier,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("to tier"),
+        db_index=False,
     )
     reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
     run = models.ForeignKey(
@@ -660,6 +693,7 @@ class TierHistory(models.Model):
         blank=True,
         related_name="changes",
         verbose_name=_("evaluation run"),
+        db_index=False,
     )
     override = models.ForeignKey(
         TierOverride,
@@ -668,6 +702,7 @@ class TierHistory(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("override"),
+        db_index=False,
     )
     as_of = models.DateField(_("as of"), null=True, blank=True)
     avg_aum = MoneyField(verbose_name=_("average AUM"), null=True, blank=True)
@@ -680,6 +715,11 @@ class TierHistory(models.Model):
         ordering = ["-occurred_at", "-id"]
         indexes = [
             models.Index(fields=["member", "-occurred_at"], name="tier_history_member_idx"),
+            models.Index(
+                fields=["override"],
+                name="tier_history_override_idx",
+                condition=models.Q(override__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(fields=["run", "member"], name="tier_history_run_member_uniq"),

@@ -542,6 +542,11 @@ def _tier_chunk_evaluate(*, run: TierEvaluationRun, sql: str, params: dict[str, 
         cursor.execute(sql, {**params, "lo": chunk.lo, "hi": chunk.hi, "now": timezone.now()})
         names = [column.name for column in cursor.description]
         counts = dict(zip(names, cursor.fetchone(), strict=True))
+        # Check the chunk's foreign keys now rather than at the commit: the commit comes after
+        # the run's progress update below, and the run's row stays locked until then, so every
+        # other worker finishing a chunk would wait for these checks (a good part of a first
+        # run's time) to end. Same checks, same transaction.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         progress = {
             key: counts[key] for key in ("processed", "upgraded", "downgraded", "unchanged")
         }

@@ -148,7 +148,7 @@ agg AS (
     GROUP BY s.member_id
 ),
 cur AS (
-    SELECT m.id AS member_id,
+    SELECT m.id AS member_id, m.customer_no, m.preferred_language,
            COALESCE(st.tier_id, %(lowest_id)s) AS tier_id,
            COALESCE(st.failing_count, 0) AS failing_count,
            st.last_as_of, st.override_id, st.since,
@@ -215,7 +215,8 @@ moves AS (
     OFFSET 0
 ),
 decided AS (
-    SELECT member_id, tier_id, cur_rank, failing_count, override_id, since, q_tier_id,
+    SELECT member_id, customer_no, preferred_language,
+           tier_id, cur_rank, failing_count, override_id, since, q_tier_id,
            action, new_tier_id, new_failing, new_override_id,
            {lookup("new_tier_id", rank_of)} AS new_rank,
            CASE new_tier_id {new_aum or "WHEN NULL THEN NULL"} END AS new_avg_aum,
@@ -312,14 +313,13 @@ messages_written AS (
                'run_id', %(run_id)s::text, 'direction',
                CASE WHEN mv.new_rank > mv.cur_rank THEN 'up' ELSE 'down' END
            ),
-           'tier-change:' || %(run_id)s::text || ':' || m.customer_no,
+           'tier-change:' || %(run_id)s::text || ':' || mv.customer_no,
            %(now)s, 'pending'
     FROM moved mv
-    JOIN {MEMBER} m ON m.id = mv.member_id
     JOIN tiers ft ON ft.id = mv.tier_id
     JOIN tiers nt ON nt.id = mv.new_tier_id
     JOIN templates x
-      ON x.language = m.preferred_language AND x.from_id = mv.tier_id
+      ON x.language = mv.preferred_language AND x.from_id = mv.tier_id
      AND x.to_id = mv.new_tier_id
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING 1

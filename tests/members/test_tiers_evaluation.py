@@ -118,6 +118,8 @@ def test_an_upgrade_writes_history_and_one_message_in_the_members_language(tiers
     assert "Platinum" in message.title
     assert message.data["tier"] == "PLATINUM"
     assert message.data["run_id"] == str(run.run_id)
+    # The member's number and language come from the decision's own read of the member.
+    assert message.dedupe_key == f"tier-change:{run.run_id}:{member.customer_no}"
     zh_member = MemberFactory(preferred_language="zh-hans")
     snapshots(zh_member, "600000.00")
     evaluate(as_of=NOV)  # one snapshot in Nov's window is enough to be averaged
