@@ -22,6 +22,6 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("members", "0004_tier_evaluation_schedule")]
+    dependencies = [("members", "0005_evaluation_write_indexes")]
 
     operations = [migrations.RunPython(forward, backward)]
