@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -68,7 +69,7 @@ class MemberDetailApi(APIView):
     def put(self, request, customer_no: str):
         try:
             customer_no_validator(customer_no)
-        except Exception:
+        except DjangoValidationError:
             raise serializers.ValidationError(
                 {
                     "customer_no": [
