@@ -7,10 +7,11 @@
 from decimal import Decimal
 from typing import Any, TextIO
 
-from django.db import transaction
+from django.db import connection, transaction
 
-from members.models import Tier, TierBenefit
+from members.models import Tier, TierBenefit, TierEvaluationRun
 from members.schedules import tier_evaluation_schedule_ensure
+from members.services import tier_evaluate, tier_evaluation_start
 
 Benefit = tuple[str, str, str]
 
@@ -132,3 +133,16 @@ def seed_tiers(*, stdout: TextIO | None = None) -> list[Tier]:
         tiers.append(tier)
     tier_evaluation_schedule_ensure()
     return tiers
+
+
+def seed_tier_evaluation(*, stdout: TextIO | None = None) -> None:
+    """Place the demo members in their tiers with a first evaluation, once (PostgreSQL only:
+    the SQLite demo has no evaluation)."""
+    if connection.vendor != "postgresql" or TierEvaluationRun.objects.exists():
+        return
+    run = tier_evaluation_start(trigger=TierEvaluationRun.Trigger.MANUAL)
+    run = tier_evaluate(run_id=run.run_id)
+    if stdout is not None:
+        stdout.write(
+            f"tier evaluation as of {run.as_of}: {run.processed} members, {run.upgraded} upgraded\n"
+        )

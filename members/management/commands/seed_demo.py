@@ -118,6 +118,7 @@ class Command(BaseCommand):
         seeders = []
         for module, name in [
             ("members.demo_tiers", "seed_tiers"),
+            ("members.demo_tiers", "seed_tier_evaluation"),
             ("points.demo", "seed_points"),
             ("rewards.demo", "seed_rewards"),
             ("events.demo", "seed_events"),
