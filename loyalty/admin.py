@@ -41,7 +41,7 @@ class ProgrammeSettingsAdmin(admin.ModelAdmin):
             return
         programme_settings_update(
             actor=request.user,
-            reason=_("Changed in the admin"),
+            reason=str(_("Changed in the admin")),
             **{field: form.cleaned_data[field] for field in form.changed_data},
         )
 

@@ -18,10 +18,12 @@ from django.db import connection
 def _permissions_sql() -> str:
     user_model = get_user_model()
     quote = connection.ops.quote_name
-    user_perms = user_model._meta.get_field("user_permissions").remote_field.through._meta
-    user_groups = user_model._meta.get_field("groups").remote_field.through._meta
-    group_perms = Group._meta.get_field("permissions").remote_field.through._meta
-    user_column = user_model._meta.model_name + "_id"
+    # Many-to-many fields always have a ``through`` model and a model always has a
+    # ``model_name``; the stubs type both as optional.
+    user_perms = user_model._meta.get_field("user_permissions").remote_field.through._meta  # type: ignore[union-attr]
+    user_groups = user_model._meta.get_field("groups").remote_field.through._meta  # type: ignore[union-attr]
+    group_perms = Group._meta.get_field("permissions").remote_field.through._meta  # type: ignore[union-attr]
+    user_column = user_model._meta.model_name + "_id"  # type: ignore[operator]
     return (
         f"SELECT ct.{quote('app_label')}, p.{quote('codename')} "  # noqa: S608 - model names
         f"FROM {quote(Permission._meta.db_table)} AS p "

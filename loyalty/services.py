@@ -30,7 +30,8 @@ def audit_log_record(
     so the change and its record commit or roll back together."""
     user = actor if isinstance(actor, AbstractBaseUser) else None
     target_id = getattr(target, "audit_id", None) or getattr(target, "pk", None) or str(target)
-    return AuditLog.objects.create(
+    # The plugin types ``actor`` as the concrete User; any AUTH_USER_MODEL instance is right.
+    return AuditLog.objects.create(  # type: ignore[misc]
         actor=user,
         actor_label=actor_label_for(actor),
         action=action,

@@ -53,7 +53,7 @@ class TierHistoryInline(admin.TabularInline):
     can_delete = False
     ordering = ["-occurred_at"]
     fields = ["occurred_at", "from_tier", "to_tier", "reason", "as_of", "avg_aum", "contribution"]
-    readonly_fields = fields
+    readonly_fields = fields  # type: ignore[assignment]  # flat names, valid for both
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False

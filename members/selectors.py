@@ -190,7 +190,7 @@ def member_tier_standing(*, member: Member) -> dict[str, Any]:
         }
     override_until = None
     if state and state.override_id is not None:
-        override_until = state.override.expires_at
+        override_until = state.override.expires_at  # type: ignore[union-attr]  # override_id is set
     return {
         "tier": tier,
         "since": business_date(state.since) if state else member.joined_at,

@@ -83,7 +83,7 @@ def member_upsert(*, customer_no: str, actor: Any, **fields: Any) -> tuple[Membe
         raise TypeError(f"member_upsert() got unknown fields: {sorted(unknown)}")
     member = Member.objects.select_for_update().filter(customer_no=customer_no).first()
     created = member is None
-    if created:
+    if member is None:  # ``created``; spelled out so type checkers narrow ``member``
         member = Member(customer_no=customer_no, **fields)
         member.full_clean(validate_unique=False)
         try:
@@ -427,7 +427,9 @@ def tier_evaluation_start(
     for _attempt in range(3):
         try:
             with transaction.atomic():
-                run = TierEvaluationRun.objects.create(
+                # The plugin types ``requested_by`` as the concrete User and ``chunk_size`` comes
+                # from an untyped setting; both hold the right values at run time.
+                run = TierEvaluationRun.objects.create(  # type: ignore[misc]
                     as_of=as_of,
                     trigger=trigger,
                     requested_by=actor if isinstance(actor, AbstractBaseUser) else None,

@@ -117,7 +117,7 @@ def seed_points(*, stdout: TextIO | None = None, members: int = 30) -> dict[str,
 
     rng = random.Random(20261128)  # noqa: S311 - demo data, not security
     now = timezone.now()
-    items = []
+    items: list[dict[str, Any]] = []
     people = Member.objects.filter(status=Member.Status.ACTIVE).order_by("customer_no")[:members]
     for member in people:
         for n in range(8):

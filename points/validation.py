@@ -4,7 +4,7 @@ message), so each rejects the same items for the same reasons."""
 import datetime as dt
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.core.validators import RegexValidator
 from django.db import connection
@@ -38,7 +38,7 @@ class TransactionItemSerializer(BatchItemSerializer):
     """One incoming transaction. ``context["member_ids"]`` maps known customer numbers to ids."""
 
     external_id = serializers.CharField(max_length=64, validators=[external_id_validator])
-    source = serializers.CharField(
+    source = serializers.CharField(  # type: ignore[assignment]  # a field named like Field.source
         max_length=32, required=False, default="core", validators=[source_validator]
     )
     customer_no = serializers.CharField(max_length=32, validators=[customer_no_validator])
@@ -87,7 +87,7 @@ class TransactionItemSerializer(BatchItemSerializer):
                 {
                     "reverses": [
                         serializers.ErrorDetail(
-                            _("A transaction cannot reverse itself."), code="reverses_itself"
+                            str(_("A transaction cannot reverse itself.")), code="reverses_itself"
                         )
                     ]
                 }
@@ -95,9 +95,10 @@ class TransactionItemSerializer(BatchItemSerializer):
         return attrs
 
 
-_EXTERNAL_ID = re.compile(external_id_validator.regex.pattern)
-_SOURCE = re.compile(source_validator.regex.pattern)
-_CURRENCY = re.compile(currency_validator.regex.pattern)
+# RegexValidator compiles ``regex`` in __init__; the stubs still allow the uncompiled str.
+_EXTERNAL_ID = re.compile(cast(re.Pattern[str], external_id_validator.regex).pattern)
+_SOURCE = re.compile(cast(re.Pattern[str], source_validator.regex).pattern)
+_CURRENCY = re.compile(cast(re.Pattern[str], currency_validator.regex).pattern)
 _MCC = re.compile(r"^[0-9]{4}$")
 _AMOUNT = re.compile(r"^[0-9]{1,16}(\.[0-9]{1,2})?$")
 _TYPES = frozenset(TransactionType.values)
@@ -132,7 +133,7 @@ def _fast_validate(item: Any, member_ids: dict[str, int], latest: dt.datetime) -
     amount = item.get("amount")
     plain_int = isinstance(amount, int) and not isinstance(amount, bool)
     if plain_int or (isinstance(amount, str) and _AMOUNT.fullmatch(amount)):
-        amount = Decimal(amount)
+        amount = Decimal(amount)  # type: ignore[arg-type]  # int or str: checked just above
     elif not (
         isinstance(amount, Decimal)
         and amount.is_finite()

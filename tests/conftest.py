@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
@@ -35,7 +37,7 @@ def staff_client(db):
 
         user = user or UserFactory(roles=list(role_names))
         client = _client_for_token(str(RefreshToken.for_user(user).access_token))
-        client.user = user
+        client.user = user  # type: ignore[attr-defined]  # a test-only extra
         return client
 
     return make
@@ -48,7 +50,7 @@ def member_client(db):
     def make(member=None) -> APIClient:
         member = member or MemberFactory()
         client = _client_for_token(str(member_token_issue(member=member).access_token))
-        client.member = member
+        client.member = member  # type: ignore[attr-defined]  # a test-only extra
         return client
 
     return make
@@ -105,7 +107,7 @@ class CeleryWorkerProcess:
             "CELERY_TASK_DEFAULT_QUEUE": queue,
             **(extra_env or {}),
         }
-        self.process = None
+        self.process: Any = None  # a subprocess.Popen once started
 
     def start(self) -> None:
         import subprocess

@@ -8,6 +8,7 @@ Production is ``DEBUG=0`` with ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -206,7 +207,7 @@ POINTS_CONSUMER_BATCH_SIZE = int(os.environ.get("POINTS_CONSUMER_BATCH_SIZE", "1
 POINTS_CONSUMER_MAX_BATCHES = int(os.environ.get("POINTS_CONSUMER_MAX_BATCHES", "20"))
 POINTS_SWEEP_AFTER_MINUTES = int(os.environ.get("POINTS_SWEEP_AFTER_MINUTES", "5"))
 
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["members.authentication.LoyaltyJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

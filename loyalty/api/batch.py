@@ -20,16 +20,16 @@ def batch_items(data: Any, *, key: str, limit: int = BATCH_LIMIT) -> list[Any]:
     """The list under ``key``, or a 400/413 problem when the envelope is wrong."""
     if not isinstance(data, dict) or key not in data:
         raise serializers.ValidationError(
-            {key: [serializers.ErrorDetail(_("This field is required."), code="required")]}
+            {key: [serializers.ErrorDetail(str(_("This field is required.")), code="required")]}
         )
     items = data[key]
     if not isinstance(items, list):
         raise serializers.ValidationError(
-            {key: [serializers.ErrorDetail(_("Expected a list of items."), code="not_a_list")]}
+            {key: [serializers.ErrorDetail(str(_("Expected a list of items.")), code="not_a_list")]}
         )
     if not items:
         raise serializers.ValidationError(
-            {key: [serializers.ErrorDetail(_("The batch is empty."), code="empty")]}
+            {key: [serializers.ErrorDetail(str(_("The batch is empty.")), code="empty")]}
         )
     if len(items) > limit:
         raise BatchTooLarge(limit=limit)
@@ -37,7 +37,7 @@ def batch_items(data: Any, *, key: str, limit: int = BATCH_LIMIT) -> list[Any]:
 
 
 def batch_validate(
-    items: list[Any], *, serializer_class: type[serializers.Serializer], context: dict[str, Any]
+    items: list[Any], *, serializer_class: "type[BatchItemSerializer]", context: dict[str, Any]
 ) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]]]:
     """Validate each item alone: ``([(index, validated_data)], [{index, errors}])``."""
     valid: list[tuple[int, dict[str, Any]]] = []

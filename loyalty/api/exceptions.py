@@ -100,6 +100,7 @@ def flatten_errors(details: Any, prefix: str = "") -> list[dict[str, Any]]:
 def _api_exception_problem(exc: drf.APIException) -> tuple[int, dict[str, Any]]:
     status = exc.status_code
     code = next((code for cls, code in _DRF_CODES if isinstance(exc, cls)), None)
+    detail: Any
     if isinstance(exc, drf.ValidationError):
         errors = flatten_errors(exc.get_full_details())
         detail = _("The request has invalid fields.")
@@ -148,9 +149,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         if isinstance(exc, _PayloadTooLarge):
             body["detail"] = _("The request body is too large.")
         if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
+            headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]  # getattr above
         if getattr(exc, "wait", None) is not None:
-            headers["Retry-After"] = str(int(exc.wait))
+            headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]  # getattr above
     else:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
         status = 500

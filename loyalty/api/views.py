@@ -21,7 +21,7 @@ class _RefreshSerializer(TokenRefreshSerializer):
 class TokenObtainApi(jwt_views.TokenObtainPairView):
     """Staff and service accounts: ``{username, password}`` -> ``{access, refresh}``."""
 
-    permission_classes = (AllowAny,)
+    permission_classes = (AllowAny,)  # type: ignore[assignment]  # stubs pin TokenViewBase to ()
     authentication_classes = ()
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "auth"
@@ -31,7 +31,7 @@ class TokenObtainApi(jwt_views.TokenObtainPairView):
 class TokenRefreshApi(jwt_views.TokenRefreshView):
     """``{refresh}`` -> ``{access}`` for staff, service and member tokens alike."""
 
-    permission_classes = (AllowAny,)
+    permission_classes = (AllowAny,)  # type: ignore[assignment]  # stubs pin TokenViewBase to ()
     authentication_classes = ()
     throttle_classes = (ScopedRateThrottle,)
     throttle_scope = "auth"

@@ -159,7 +159,8 @@ class MemberDetailOutputSerializer(MemberOutputSerializer):
 
     def get_snapshots(self, member) -> list[dict]:
         rows = member.snapshots.order_by("-as_of")[:12]
-        return SnapshotOutputSerializer(rows, many=True).data
+        # ``.data`` of a many=True serializer is a ReturnList; the stubs say ReturnDict.
+        return SnapshotOutputSerializer(rows, many=True).data  # type: ignore[return-value]
 
     @extend_schema_field(MemberTierOutputSerializer(allow_null=True))
     def get_tier(self, member) -> dict | None:
@@ -181,7 +182,8 @@ class MemberDetailOutputSerializer(MemberOutputSerializer):
 
     @extend_schema_field(TierHistoryOutputSerializer(many=True))
     def get_tier_history(self, member) -> list[dict]:
-        return TierHistoryOutputSerializer(member_tier_history(member=member), many=True).data
+        # ``.data`` of a many=True serializer is a ReturnList; the stubs say ReturnDict.
+        return TierHistoryOutputSerializer(member_tier_history(member=member), many=True).data  # type: ignore[return-value]
 
 
 class MeOutputSerializer(serializers.ModelSerializer):

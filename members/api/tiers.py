@@ -183,7 +183,7 @@ class TierEvaluateApi(APIView):
     required_permissions = ("members.add_tierevaluationrun",)
 
     class InputSerializer(_StrictSerializer):
-        as_of = serializers.DateField(required=False, validators=[_not_in_future])
+        as_of = serializers.DateField(required=False, validators=[_not_in_future])  # type: ignore[list-item]  # DRF ignores the return value
 
     class OutputSerializer(serializers.Serializer):
         run_id = serializers.UUIDField()
@@ -246,7 +246,7 @@ class TierSimulateApi(APIView):
             return value
 
     class InputSerializer(_StrictSerializer):
-        as_of = serializers.DateField(required=False, validators=[_not_in_future])
+        as_of = serializers.DateField(required=False, validators=[_not_in_future])  # type: ignore[list-item]  # DRF ignores the return value
         tiers = serializers.ListField(required=False, max_length=50, default=list)
 
         def validate_tiers(self, value):
@@ -422,7 +422,7 @@ class TierOverrideListApi(generics.ListCreateAPIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-TierOverrideListApi = extend_schema(tags=["tiers"])(TierOverrideListApi)
+TierOverrideListApi = extend_schema(tags=["tiers"])(TierOverrideListApi)  # type: ignore[misc]  # decorated in place
 
 
 @extend_schema(tags=["tiers"], responses=OverrideOutputSerializer)

@@ -74,7 +74,7 @@ class MemberDetailApi(APIView):
                 {
                     "customer_no": [
                         serializers.ErrorDetail(
-                            _("A customer number is 1 to 32 letters, digits, '-' or '_'."),
+                            str(_("A customer number is 1 to 32 letters, digits, '-' or '_'.")),
                             code="invalid_customer_no",
                         )
                     ]

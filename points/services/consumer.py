@@ -83,7 +83,7 @@ class _Row:
         ) = values
         self.status_reason = ""
         self.points = 0
-        self.processed_at = None
+        self.processed_at: dt.datetime | None = None
 
 
 _TABLE = Transaction._meta.db_table
@@ -208,7 +208,8 @@ class _Batch:
             .annotate(total=Sum("points"))
         )
         for row in rows:
-            self._use(row["member_id"], row["earning_rule_id"], row["earned_on"], row["total"])
+            # ``earned_on__gte`` above leaves out entries without an earning date.
+            self._use(row["member_id"], row["earning_rule_id"], row["earned_on"], row["total"])  # type: ignore[arg-type]
 
     def _use(self, member_id: int, rule_id: int, on: dt.date, points: int) -> None:
         self.day_usage[(member_id, rule_id, on)] += points
@@ -264,13 +265,13 @@ class _Batch:
         amount = row.amount
         return next((rule for rule, minimum in candidates if amount >= minimum), None)
 
-    def _finish(self, row: Transaction, status: str, reason: str = "", points: int = 0) -> None:
+    def _finish(self, row: _Row, status: str, reason: str = "", points: int = 0) -> None:
         row.status = status
         row.status_reason = reason[:200]
         row.points = points
         row.processed_at = self.now
 
-    def earn(self, row: Transaction) -> None:
+    def earn(self, row: _Row) -> None:
         key = transaction_entry_key(source=row.source, external_id=row.external_id)
         if key in self.stored_keys:
             self._finish(row, Status.PROCESSED, "already credited")
@@ -314,7 +315,7 @@ class _Batch:
             reason = "below_unit"
         self._finish(row, Status.PROCESSED, reason, earning.points)
 
-    def reverse(self, row: Transaction) -> None:
+    def reverse(self, row: _Row) -> None:
         key = transaction_entry_key(source=row.source, external_id=row.external_id)
         if key in self.stored_keys:
             self._finish(row, Status.PROCESSED, "already reversed")
@@ -369,7 +370,7 @@ class _Batch:
         every = self.rows + self.parked
         rows_update(every, ["status", "status_reason", "points", "processed_at"], model=Transaction)
 
-    def _guarded(self, handler, row: Transaction) -> None:
+    def _guarded(self, handler, row: _Row) -> None:
         try:
             handler(row)
         except (InsufficientPoints, Conflict) as exc:

@@ -8,6 +8,7 @@ one) finds nothing left to expire.
 import datetime as dt
 import logging
 from collections import defaultdict
+from typing import cast
 
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
@@ -76,7 +77,8 @@ def points_expiry_warn(*, today: dt.date | None = None) -> int:
         remaining__gt=0, expires_on__gte=today, expires_on__lte=horizon
     ).values_list("member_id", "expires_on", "remaining")
     for member_id, expires_on, remaining in rows:
-        due[(member_id, expires_on)] += remaining
+        # ``expires_on__gte`` above leaves out the lots that never expire (NULL).
+        due[(member_id, cast(dt.date, expires_on))] += remaining
     members = Member.objects.in_bulk({member_id for member_id, _ in due})
     sent = 0
     for (member_id, expires_on), points in sorted(due.items()):

@@ -93,8 +93,8 @@ class LotState:
     __slots__ = ("earned_on", "entry_id", "expires_on", "id", "member_id", "points", "remaining")
 
     def __init__(self, *, member_id, points, remaining, earned_on, expires_on) -> None:
-        self.id = None
-        self.entry_id = None
+        self.id: int | None = None
+        self.entry_id: int | None = None
         self.member_id = member_id
         self.points = points
         self.remaining = remaining
@@ -131,15 +131,19 @@ class EntryState:
 
     __slots__ = _ENTRY_ATTNAMES
 
+    # Set from ``values`` (the entry's column attnames) rather than one by one.
+    balance_after: int
+    points: int
+
     def __init__(self, **values: Any) -> None:
-        self.id = None
+        self.id: int | None = None
         self.public_id = _uuid4()
         self.description = ""
         self.reference = ""
         self.transaction_id = None
         self.earning_rule_id = None
         self.earned_on = None
-        self.rules = {}
+        self.rules: dict[str, Any] = {}
         self.expires_on = None
         for name, value in values.items():
             setattr(self, name, value)
@@ -255,7 +259,7 @@ class LedgerBatch:
         self.entries: list[EntryState] = []
         self._new_lots: list[tuple[EntryState, LotState]] = []
         self._open_lots: dict[int, list[Lot | LotState]] = {}
-        self._dirty_lots: dict[int, Lot | LotState] = {}
+        self._dirty_lots: dict[int | None, Lot | LotState] = {}
         self._touched: set[int] = set()
         self._keys: set[str] = set()
         self._days: dict[dt.datetime, dt.date] = {}
@@ -308,6 +312,7 @@ class LedgerBatch:
             .filter(member_id__in=wanted, remaining__gt=0)
             .order_by("member_id", "id")
         )
+        lot: Lot | LotState
         for lot in rows:
             self._open_lots[lot.member_id].append(lot)
         # Lots credited earlier in this batch are not in the database yet.
@@ -423,7 +428,7 @@ class LedgerBatch:
 
     def expire_lot(
         self, *, lot: Lot | LotState, idempotency_key: str, description: str
-    ) -> Entry | None:
+    ) -> EntryState | None:
         """Expire what is left of ``lot`` (locked by the caller, or loaded by
         :meth:`lots_load`); ``None`` when nothing is left."""
         self.lots_load(member_ids=[lot.member_id])
@@ -597,7 +602,7 @@ def points_forfeit(*, member: Member, actor: Any = None) -> Entry | None:
             return None
         before = account.balance
         batch = LedgerBatch(accounts=accounts)
-        entry = batch.debit(
+        state = batch.debit(
             member_id=member.pk,
             points=account.balance,
             kind=Entry.Kind.FORFEIT,
@@ -606,7 +611,7 @@ def points_forfeit(*, member: Member, actor: Any = None) -> Entry | None:
             reference=f"member:{member.customer_no}",
         )
         batch.flush()
-        entry = entry.to_model()
+        entry = state.to_model()
         audit_log_record(
             actor=actor,
             action="points.forfeit",

@@ -47,7 +47,7 @@ def rows_update(
     if not objects:
         return
     model = model or type(objects[0])
-    meta = model._meta
+    meta: Any = model._meta  # get_field()/pk are unions in the stubs; these are concrete fields
     if connection.vendor != "postgresql":
         # The development database (SQLite): one UPDATE per row is fast enough there.
         attnames = {name: meta.get_field(name).attname for name in fields}
@@ -102,7 +102,7 @@ _INSERT_TYPES = {
 }
 
 
-def _array_type(field: models.Field) -> str:
+def _array_type(field: Any) -> str:
     if field.is_relation:
         return _array_type(field.target_field)
     return _INSERT_TYPES[field.get_internal_type()]
@@ -118,7 +118,7 @@ def rows_insert(
     if not objects:
         return
     model = model or type(objects[0])
-    meta = model._meta
+    meta: Any = model._meta  # get_field()/pk are unions in the stubs; these are concrete fields
     fields = [field for field in meta.concrete_fields if not field.primary_key]
     if connection.vendor != "postgresql":
         instances = [
@@ -193,7 +193,7 @@ def rows_create(objects: Sequence[Any], *, key: str, model: type[models.Model]) 
     """
     if not objects:
         return
-    meta = model._meta
+    meta: Any = model._meta  # get_field()/pk are unions in the stubs; these are concrete fields
     if connection.vendor != "postgresql":
         rows_insert(objects, key=key, model=model)
         return
@@ -208,7 +208,7 @@ def rows_create(objects: Sequence[Any], *, key: str, model: type[models.Model]) 
             setattr(obj, pk_attname, pk)
         fields = list(meta.concrete_fields)
         getter = attrgetter(*(field.attname for field in fields))
-        encoders = [
+        encoders: list[tuple[int, Any]] = [
             (index, field.encoder or json.JSONEncoder)
             for index, field in enumerate(fields)
             if field.get_internal_type() == "JSONField"

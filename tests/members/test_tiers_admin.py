@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def _admin_client(*role_names, superuser=False) -> tuple[Client, object]:
     user = UserFactory(roles=list(role_names), is_superuser=superuser)
     client = Client()
-    client.force_login(user)
+    client.force_login(user)  # type: ignore[arg-type]  # the factory returns a User
     return client, user
 
 

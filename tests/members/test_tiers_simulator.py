@@ -23,7 +23,7 @@ NOV = dt.date(2026, 11, 30)
 
 def _row_counts() -> dict[str, int]:
     return {
-        model._meta.label: model.objects.count()
+        model._meta.label: model.objects.count()  # type: ignore[attr-defined]  # model classes
         for model in [*apps.get_app_config("members").get_models(), AuditLog]
     }
 

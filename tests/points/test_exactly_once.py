@@ -82,7 +82,7 @@ def test_same_transaction_through_api_csv_and_task_together_credits_once(tmp_pat
         writer.writeheader()
         writer.writerow(item)
     user = UserFactory(roles=[roles.INTEGRATION])
-    token = str(RefreshToken.for_user(user).access_token)
+    token = str(RefreshToken.for_user(user).access_token)  # type: ignore[type-var]  # a User
     statuses: list[int] = []
 
     def via_api():

@@ -141,7 +141,7 @@ class LedgerMachine(RuleBasedStateMachine):
         transactions_process_all()
 
     def _balance(self) -> int:
-        account = Account.objects.filter(member=self.member).first()
+        account = Account.objects.filter(member=self.member).first()  # type: ignore[misc]  # a Member
         return account.balance if account else 0
 
     @rule(
