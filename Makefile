@@ -45,7 +45,7 @@ beat: install
 	$(BIN)/celery -A config beat --loglevel=INFO
 
 messages: install
-	cd $(CURDIR) && $(BIN)/python manage.py makemessages -l zh_Hans -l en --ignore=.venv --no-obsolete
+	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=tests --ignore=bench --no-obsolete
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
 clean:
