@@ -65,3 +65,17 @@ class BatchTooLarge(LoyaltyError):
 
     def __init__(self, *, limit: int) -> None:
         super().__init__(self.default_detail % {"limit": limit}, limit=limit)
+
+
+class FourEyesRequired(PermissionDenied):
+    """Maker-checker: whoever requested a change may not also approve or reject it."""
+
+    code = "four_eyes_required"
+    default_detail = _("A different person must approve or reject what you requested.")
+
+
+def four_eyes_check(*, requested_by_id: object, actor: object) -> None:
+    """Raise :class:`FourEyesRequired` when ``actor`` is the requester. Every maker-checker
+    decision (points adjustments, tier overrides) goes through here."""
+    if requested_by_id == getattr(actor, "pk", None):
+        raise FourEyesRequired()

@@ -1,6 +1,6 @@
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.errors import Conflict, LoyaltyError, NotFound, PermissionDenied
+from loyalty.errors import Conflict, LoyaltyError, NotFound
 
 
 class MemberNotFound(NotFound):
@@ -69,11 +69,6 @@ class TierOverrideNotPending(Conflict):
 class TierOverrideExpired(Conflict):
     code = "override_expired"
     default_detail = _("This tier override has already expired.")
-
-
-class FourEyesRequired(PermissionDenied):
-    code = "four_eyes_required"
-    default_detail = _("A different person must approve or reject what you requested.")
 
 
 class TiersNeedPostgreSQL(LoyaltyError):

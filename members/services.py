@@ -15,13 +15,13 @@ from django.utils import timezone, translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.errors import four_eyes_check
 from loyalty.services import audit_log_record
 from loyalty.timeutils import business_date, business_today
 from members.errors import (
     EvaluationNotResumable,
     EvaluationRunning,
     EvaluationRunNotFound,
-    FourEyesRequired,
     MemberClosed,
     NoActiveTiers,
     TierInactive,
@@ -758,8 +758,7 @@ def _override_for_decision(*, override_id: Any, actor: Any) -> TierOverride:
         raise TierOverrideNotFound()
     if override.status != TierOverride.Status.PENDING:
         raise TierOverrideNotPending()
-    if override.requested_by_id == getattr(actor, "pk", None):
-        raise FourEyesRequired()
+    four_eyes_check(requested_by_id=override.requested_by_id, actor=actor)
     return override
 
 

@@ -5,9 +5,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from loyalty.errors import four_eyes_check
 from loyalty.services import audit_log_record
+from members.errors import MemberInactive
 from members.models import Member
-from points.errors import AdjustmentDecided, FourEyesRequired, MemberInactive
+from points.errors import AdjustmentDecided
 from points.models import Adjustment, Entry
 from points.services.ledger import LedgerBatch, accounts_lock
 
@@ -43,8 +45,7 @@ def _decide(*, adjustment: Adjustment, actor: Any) -> Adjustment:
     locked = Adjustment.objects.select_for_update().select_related("member").get(pk=adjustment.pk)
     if locked.status != Adjustment.Status.PENDING:
         raise AdjustmentDecided()
-    if locked.requested_by_id == getattr(actor, "pk", None):
-        raise FourEyesRequired()
+    four_eyes_check(requested_by_id=locked.requested_by_id, actor=actor)
     return locked
 
 

@@ -28,8 +28,9 @@ from loyalty.models import ProgrammeSettings
 from loyalty.selectors import programme_settings_get
 from loyalty.services import audit_log_record
 from loyalty.timeutils import business_date
+from members.errors import MemberInactive
 from members.models import Member
-from points.errors import InsufficientPoints, MemberInactive
+from points.errors import InsufficientPoints
 from points.models import Account, Entry, Lot
 from points.services.sql import rows_create, rows_fetch, rows_update
 
