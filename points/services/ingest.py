@@ -16,6 +16,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from loyalty.services import audit_log_record
 from points.models import Transaction
@@ -44,6 +45,8 @@ _CHUNK = 500
 
 
 CONSUMER_SCHEDULED_KEY = "points:consumer-scheduled"
+# What an unreachable Redis cache raises: logged, and the enqueue goes ahead without coalescing.
+CACHE_ERRORS = (RedisError, OSError)
 
 
 def consumer_enqueue(*, count: int = 1, coalesce: bool = False) -> None:
@@ -63,7 +66,7 @@ def consumer_enqueue(*, count: int = 1, coalesce: bool = False) -> None:
             if not cache.add(CONSUMER_SCHEDULED_KEY, 1, timeout=consumer_coalesce_seconds()):
                 return
             countdown = getattr(settings, "POINTS_CONSUMER_COALESCE_DELAY", 0.25)
-        except Exception:  # the cache is an optimisation; never lose an enqueue to it
+        except CACHE_ERRORS:  # the cache is an optimisation; never lose an enqueue to it
             logger.warning("consumer coalescing unavailable", exc_info=True)
     for _ in range(max(1, count)):
         transactions_process_task.apply_async(countdown=countdown)
@@ -73,7 +76,7 @@ def consumer_scheduled_clear() -> None:
     """Called by a consumer task as it starts: later ingests must enqueue again."""
     try:
         cache.delete(CONSUMER_SCHEDULED_KEY)
-    except Exception:
+    except CACHE_ERRORS:
         logger.warning("consumer coalescing unavailable", exc_info=True)
 
 
