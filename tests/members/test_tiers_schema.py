@@ -57,3 +57,25 @@ def test_message_dedupe_key_is_still_unique():
     Message.objects.create(member=member, kind="general", title="t", body="b", dedupe_key="k:1")
     with pytest.raises(IntegrityError), transaction.atomic():
         Message.objects.create(member=member, kind="general", title="t", body="b", dedupe_key="k:1")
+
+
+def test_tier_history_refuses_raw_update_and_delete():
+    from django.db import DatabaseError
+
+    from tests.members.tier_helpers import evaluate, ladder, snapshots
+
+    ladder()
+    snapshots(MemberFactory(), "600000.00")
+    evaluate()
+    assert TierHistory.objects.count() == 1
+    for sql in (
+        "UPDATE members_tierhistory SET reason = 'tampered'",
+        "DELETE FROM members_tierhistory",
+    ):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql)
+    assert TierHistory.objects.get().reason == "upgrade"
