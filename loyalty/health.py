@@ -6,10 +6,12 @@ carry host names and user names); the error goes to the log.
 
 import logging
 
+import redis
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_safe
+from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ def _database_ok() -> str | None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except Exception:  # any driver error means "not ready"
+    except DatabaseError:  # what Django raises for any driver error: "not ready"
         logger.exception("readyz: database check failed")
         return "unavailable"
     return None
@@ -34,14 +36,12 @@ def _database_ok() -> str | None:
 def _broker_ok() -> str | None:
     if not settings.REDIS_URL:
         return None  # tasks run in-process: there is no broker to wait for
-    import redis
-
     try:
         client = redis.Redis.from_url(
             settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2
         )
         client.ping()
-    except Exception:  # any client error means "not ready"
+    except (RedisError, OSError):  # unreachable, refused, timed out: "not ready"
         logger.exception("readyz: broker check failed")
         return "unavailable"
     return None

@@ -104,7 +104,7 @@ class MemberAdmin(admin.ModelAdmin):
             try:
                 service(member=member, actor=request.user, reason=str(_("Admin action")))
                 count += 1
-            except Exception as exc:  # report each refusal and go on with the rest
+            except LoyaltyError as exc:  # report each refusal and go on with the rest
                 self.message_user(request, f"{member.customer_no}: {exc}", messages.ERROR)
         self.message_user(request, done_message % {"count": count}, messages.SUCCESS)
 
