@@ -1,5 +1,7 @@
 """Database-level guarantees that must hold even for writes that bypass the ORM."""
 
+from typing import Any
+
 from django.db import migrations
 
 
@@ -15,7 +17,7 @@ def _append_only_sql(vendor: str, table: str) -> tuple[list[str], list[str]]:
             $$ LANGUAGE plpgsql;
             """,
             f"""
-            CREATE TRIGGER {table}_append_only
+            CREATE OR REPLACE TRIGGER {table}_append_only
             BEFORE UPDATE OR DELETE ON {table}
             FOR EACH ROW EXECUTE FUNCTION loyalty_refuse_change();
             """,
@@ -26,11 +28,11 @@ def _append_only_sql(vendor: str, table: str) -> tuple[list[str], list[str]]:
     elif vendor == "sqlite":
         forward = [
             f"""
-            CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}
+            CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}
             BEGIN SELECT RAISE(ABORT, '{table} is append-only: UPDATE refused'); END;
             """,
             f"""
-            CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+            CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table}
             BEGIN SELECT RAISE(ABORT, '{table} is append-only: DELETE refused'); END;
             """,
         ]
@@ -46,15 +48,176 @@ def _append_only_sql(vendor: str, table: str) -> tuple[list[str], list[str]]:
 def append_only(table: str) -> migrations.RunPython:
     """A migration operation that makes ``table`` refuse UPDATE and DELETE of any row.
 
-    TRUNCATE stays possible for the owner, so a test database can still be flushed.
+    TRUNCATE stays possible for the owner, so a test database can still be flushed. Running it
+    again is harmless: on SQLite a migration that rebuilds the table drops its triggers, and
+    repeats this to put them back.
     """
 
+    return _run_sql(lambda vendor: _append_only_sql(vendor, table))
+
+
+# Foreign keys checked once per statement.
+#
+# PostgreSQL checks a foreign key with one query per written row (a lookup plus a row lock on
+# the referenced row). For the bulk writers (a tier evaluation chunk writes state, history and
+# a message for tens of thousands of members in one statement, the points consumer thousands
+# of entries) those per-row checks cost more than the writes themselves. The references below
+# are checked instead once per statement, over all the rows it wrote (the statement's
+# transition table), with one anti-join per column.
+#
+# The row lock a foreign key takes only guards against the referenced row being deleted (or
+# its key changed) before the writer commits. These references point only at tables whose rows
+# are never deleted and whose keys never change (members are closed, tiers retired, runs and
+# inbox transactions kept as records), which :func:`undeletable` makes the database enforce.
+# A row that is visible once can therefore never go away, so the check needs no lock and is as
+# strong as a foreign key. TRUNCATE stays possible for the owner (a test database is flushed
+# with it), as for a foreign key with CASCADE.
+
+_CHECK_REFERENCES_FUNCTION = """
+CREATE OR REPLACE FUNCTION loyalty_check_references() RETURNS trigger AS $$
+DECLARE
+    i integer := 0;
+    missing text;
+BEGIN
+    -- TG_ARGV: (column, referenced table, referenced column) triples.
+    WHILE i < TG_NARGS LOOP
+        EXECUTE format(
+            'SELECT n.%1$I::text FROM loyalty_new_rows n WHERE n.%1$I IS NOT NULL '
+            'AND NOT EXISTS (SELECT FROM %2$I r WHERE r.%3$I = n.%1$I) LIMIT 1',
+            TG_ARGV[i], TG_ARGV[i + 1], TG_ARGV[i + 2]
+        ) INTO missing;
+        IF missing IS NOT NULL THEN
+            RAISE EXCEPTION
+                'insert or update on table "%" violates its reference to "%"', TG_TABLE_NAME,
+                TG_ARGV[i + 1]
+                USING ERRCODE = 'foreign_key_violation',
+                      DETAIL = format('Key (%s)=(%s) is not present in table "%s".',
+                                      TG_ARGV[i], missing, TG_ARGV[i + 1]);
+        END IF;
+        i := i + 3;
+    END LOOP;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+_REFUSE_DELETE_FUNCTION = """
+CREATE OR REPLACE FUNCTION loyalty_refuse_delete() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'rows of table % are never deleted or re-keyed: % refused',
+        TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'restrict_violation';
+END;
+$$ LANGUAGE plpgsql;
+"""
+
+
+def _checked_references_sql(
+    vendor: str, table: str, references: dict[str, tuple[str, str]]
+) -> tuple[list[str], list[str]]:
+    if vendor == "postgresql":
+        arguments = ", ".join(
+            f"'{column}', '{target}', '{target_column}'"
+            for column, (target, target_column) in references.items()
+        )
+        forward = [_CHECK_REFERENCES_FUNCTION]
+        backward = []
+        # A trigger with a transition table serves one event; INSERT ... ON CONFLICT DO UPDATE
+        # fires both (the inserted rows in one, the updated in the other).
+        for event in ("insert", "update"):
+            forward.append(
+                f"""
+                CREATE TRIGGER {table}_{event}_references
+                AFTER {event.upper()} ON {table}
+                REFERENCING NEW TABLE AS loyalty_new_rows
+                FOR EACH STATEMENT EXECUTE FUNCTION loyalty_check_references({arguments});
+                """
+            )
+            backward.append(f"DROP TRIGGER IF EXISTS {table}_{event}_references ON {table};")
+    elif vendor == "sqlite":
+        # The demo database: a row trigger per column (SQLite has no statement triggers).
+        forward, backward = [], []
+        for column, (target, target_column) in references.items():
+            for event in ("insert", "update"):
+                name = f"{table}_{column}_{event}_reference"
+                forward.append(
+                    f"""
+                    CREATE TRIGGER {name} BEFORE {event.upper()} ON {table}
+                    WHEN NEW.{column} IS NOT NULL AND NOT EXISTS (
+                        SELECT 1 FROM {target} WHERE {target_column} = NEW.{column}
+                    )
+                    BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END;
+                    """  # noqa: S608 - table and column names from the migration, no values
+                )
+                backward.append(f"DROP TRIGGER IF EXISTS {name};")
+    else:
+        forward, backward = [], []
+    return forward, backward
+
+
+def _undeletable_sql(vendor: str, table: str, key: str) -> tuple[list[str], list[str]]:
+    if vendor == "postgresql":
+        forward = [
+            _REFUSE_DELETE_FUNCTION,
+            f"""
+            CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+            FOR EACH ROW EXECUTE FUNCTION loyalty_refuse_delete();
+            """,
+            f"""
+            CREATE TRIGGER {table}_no_rekey BEFORE UPDATE OF {key} ON {table}
+            FOR EACH ROW WHEN (OLD.{key} IS DISTINCT FROM NEW.{key})
+            EXECUTE FUNCTION loyalty_refuse_delete();
+            """,
+        ]
+        backward = [
+            f"DROP TRIGGER IF EXISTS {table}_no_delete ON {table};",
+            f"DROP TRIGGER IF EXISTS {table}_no_rekey ON {table};",
+        ]
+    elif vendor == "sqlite":
+        forward = [
+            f"""
+            CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
+            BEGIN SELECT RAISE(ABORT, 'rows of {table} are never deleted'); END;
+            """,
+            f"""
+            CREATE TRIGGER {table}_no_rekey BEFORE UPDATE OF {key} ON {table}
+            WHEN OLD.{key} IS NOT NEW.{key}
+            BEGIN SELECT RAISE(ABORT, 'rows of {table} are never re-keyed'); END;
+            """,
+        ]
+        backward = [
+            f"DROP TRIGGER IF EXISTS {table}_no_delete;",
+            f"DROP TRIGGER IF EXISTS {table}_no_rekey;",
+        ]
+    else:
+        forward, backward = [], []
+    return forward, backward
+
+
+def _run_sql(statements: Any) -> migrations.RunPython:
     def forward(apps, schema_editor):
-        for statement in _append_only_sql(schema_editor.connection.vendor, table)[0]:
+        for statement in statements(schema_editor.connection.vendor)[0]:
             schema_editor.execute(statement, params=None)
 
     def backward(apps, schema_editor):
-        for statement in _append_only_sql(schema_editor.connection.vendor, table)[1]:
+        for statement in statements(schema_editor.connection.vendor)[1]:
             schema_editor.execute(statement, params=None)
 
     return migrations.RunPython(forward, backward, elidable=False)
+
+
+def checked_references(table: str, references: dict[str, tuple[str, str]]) -> migrations.RunPython:
+    """A migration operation that checks ``table``'s ``references`` (column: (referenced
+    table, referenced column)) once per INSERT or UPDATE statement, over all its rows.
+
+    For columns declared ``ForeignKey(db_constraint=False)`` whose referenced table is
+    :func:`undeletable`: see the comment above for why that is as strong as a foreign key.
+    A dangling reference raises ``foreign_key_violation`` (Django's ``IntegrityError``) and
+    the statement writes nothing.
+    """
+    return _run_sql(lambda vendor: _checked_references_sql(vendor, table, references))
+
+
+def undeletable(table: str, key: str = "id") -> migrations.RunPython:
+    """A migration operation that makes ``table`` refuse DELETE and any change of ``key``."""
+    return _run_sql(lambda vendor: _undeletable_sql(vendor, table, key))

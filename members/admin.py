@@ -83,6 +83,10 @@ class MemberAdmin(admin.ModelAdmin):
     actions = ["freeze", "unfreeze", "close"]
     list_per_page = 50
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Members are closed, never deleted: their ledger, history and messages refer to them.
+        return False
+
     @admin.display(description=_("tier"))
     def current_tier(self, member) -> str:
         standing = member_tier_standing(member=member)

@@ -201,6 +201,7 @@ class Message(models.Model):
         related_name="messages",
         verbose_name=_("member"),
         db_index=False,
+        db_constraint=False,  # checked once per statement (migration 0008, loyalty.db)
     )
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     title = models.CharField(_("title"), max_length=200)
@@ -602,12 +603,18 @@ class MemberTier(models.Model):
         primary_key=True,
         related_name="tier_state",
         verbose_name=_("member"),
+        db_constraint=False,  # checked once per statement (migration 0008, loyalty.db)
     )
     # Indexes on the evaluation's high-volume tables are the ones reads use: ``tier`` through
     # ``member_tier_tier_idx``; a tier reference alone (a handful of tiers, never deleted) and
     # an override (rare) need none, or only over the rows that have one.
     tier = models.ForeignKey(
-        Tier, on_delete=models.PROTECT, related_name="+", verbose_name=_("tier"), db_index=False
+        Tier,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("tier"),
+        db_index=False,
+        db_constraint=False,
     )
     since = models.DateTimeField(_("since"), default=timezone.now)
     failing_count = models.PositiveSmallIntegerField(
@@ -621,6 +628,7 @@ class MemberTier(models.Model):
         related_name="+",
         verbose_name=_("qualified tier at the last evaluation"),
         db_index=False,
+        db_constraint=False,
     )
     last_as_of = models.DateField(_("last evaluated as of"), null=True, blank=True)
     override = models.ForeignKey(
@@ -660,6 +668,8 @@ class TierHistory(models.Model):
         OVERRIDE_EXPIRED = "override_expired", _("Manual override expired")
         TIER_RETIRED = "tier_retired", _("The tier was deactivated")
 
+    # Member, tier and run references are checked once per statement (a chunk writes tens of
+    # thousands of rows at once), not by a per-row foreign key: see loyalty.db.
     # As for MemberTier: ``member`` is found through ``tier_history_member_idx``, ``run``
     # through ``tier_history_run_member_uniq``, tiers need no index, overrides a partial one.
     member = models.ForeignKey(
@@ -668,6 +678,7 @@ class TierHistory(models.Model):
         related_name="tier_history",
         verbose_name=_("member"),
         db_index=False,
+        db_constraint=False,
     )
     from_tier = models.ForeignKey(
         Tier,
@@ -677,6 +688,7 @@ class TierHistory(models.Model):
         related_name="+",
         verbose_name=_("from tier"),
         db_index=False,
+        db_constraint=False,
     )
     to_tier = models.ForeignKey(
         Tier,
@@ -684,6 +696,7 @@ class TierHistory(models.Model):
         related_name="+",
         verbose_name=_("to tier"),
         db_index=False,
+        db_constraint=False,
     )
     reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
     run = models.ForeignKey(
@@ -694,6 +707,7 @@ class TierHistory(models.Model):
         related_name="changes",
         verbose_name=_("evaluation run"),
         db_index=False,
+        db_constraint=False,
     )
     override = models.ForeignKey(
         TierOverride,

@@ -6,6 +6,11 @@ tier, grace count and override, what tier does the member end up in? Evaluation 
 answer (state, history, messages) in the same statement; the simulator only counts it. Sharing
 the text is what makes the simulator's counts equal a real run's.
 
+Only members who can change are decided one by one: those with a state row (placed before,
+counting grace or overridden) and those who qualify above the lowest tier. Everyone else has no
+state and stays in the lowest tier; they are only counted (``population``). On a first run
+that is most members, and the per-member steps below run for the rest only.
+
 Decision per member (``action``):
 
 - ``override`` / ``hold``: an approved override has not expired: the member is (or stays) in it.
@@ -141,11 +146,18 @@ tiers AS (
     )
 ),
 agg AS (
-    SELECT s.member_id, {", ".join(figures)}
-    FROM {SNAPSHOT} s
-    WHERE s.member_id > %(lo)s AND s.member_id <= %(hi)s
-      AND s.as_of >= %(window_start)s AND s.as_of <= %(as_of)s
-    GROUP BY s.member_id
+    SELECT a.*, CASE {" ".join(conditions)} ELSE %(lowest_rank)s END AS q_rank
+    FROM (
+        SELECT s.member_id, {", ".join(figures)}
+        FROM {SNAPSHOT} s
+        WHERE s.member_id > %(lo)s AND s.member_id <= %(hi)s
+          AND s.as_of >= %(window_start)s AND s.as_of <= %(as_of)s
+        GROUP BY s.member_id
+    ) a
+),
+population AS (
+    SELECT count(*) AS members FROM {MEMBER} m
+    WHERE m.id > %(lo)s AND m.id <= %(hi)s AND m.status <> 'closed'
 ),
 cur AS (
     SELECT m.id AS member_id, m.customer_no, m.preferred_language,
@@ -153,15 +165,17 @@ cur AS (
            COALESCE(st.failing_count, 0) AS failing_count,
            st.last_as_of, st.override_id, st.since,
            ov.tier_id AS override_tier_id,
-           CASE {" ".join(conditions)} ELSE %(lowest_rank)s END AS q_rank,
+           COALESCE(a.q_rank, %(lowest_rank)s) AS q_rank,
            {window_columns}
-    FROM {MEMBER} m
-    LEFT JOIN {STATE} st
-           ON st.member_id = m.id AND st.member_id > %(lo)s AND st.member_id <= %(hi)s
+    FROM agg a
+    FULL JOIN (
+        SELECT * FROM {STATE} WHERE member_id > %(lo)s AND member_id <= %(hi)s
+    ) st ON st.member_id = a.member_id
+    JOIN {MEMBER} m ON m.id = COALESCE(a.member_id, st.member_id)
     LEFT JOIN members_tieroverride ov
            ON ov.id = st.override_id AND ov.status = 'approved' AND ov.expires_at > %(now)s
-    LEFT JOIN agg a ON a.member_id = m.id
-    WHERE m.id > %(lo)s AND m.id <= %(hi)s AND m.status <> 'closed'
+    WHERE (a.q_rank > %(lowest_rank)s OR st.member_id IS NOT NULL)
+      AND m.id > %(lo)s AND m.id <= %(hi)s AND m.status <> 'closed'
     OFFSET 0
 ),
 facts AS (
@@ -240,6 +254,10 @@ def evaluate_sql(*, tiers: list[dict[str, Any]], as_of: dt.date) -> tuple[str, d
 
 SIMULATE_SQL = """
 WITH __DECISION__,
+rest AS (
+    -- Members left out of ``decided``: no state, qualified for the lowest tier only.
+    SELECT (SELECT members FROM population) - (SELECT count(*) FROM decided) AS members
+),
 after AS (
     SELECT new_tier_id, count(*) AS members,
            count(*) FILTER (WHERE new_rank > cur_rank) AS up,
@@ -247,15 +265,22 @@ after AS (
            count(*) FILTER (WHERE new_rank = cur_rank) AS same
     FROM decided
     GROUP BY new_tier_id
+    UNION ALL
+    SELECT %(lowest_id)s, members, 0, 0, members FROM rest WHERE members > 0
 ),
 qualified AS (
     SELECT q_tier_id, count(*) AS members FROM decided GROUP BY q_tier_id
+    UNION ALL
+    SELECT %(lowest_id)s, members FROM rest WHERE members > 0
 )
-SELECT 'after' AS kind, t.code, a.members, a.up, a.down, a.same
+SELECT 'after' AS kind, t.code, sum(a.members)::bigint, sum(a.up)::bigint,
+       sum(a.down)::bigint, sum(a.same)::bigint
 FROM after a JOIN tiers t ON t.id = a.new_tier_id
+GROUP BY t.code
 UNION ALL
-SELECT 'qualified', t.code, q.members, 0, 0, 0
+SELECT 'qualified', t.code, sum(q.members)::bigint, 0, 0, 0
 FROM qualified q JOIN tiers t ON t.id = q.q_tier_id
+GROUP BY t.code
 """
 
 EVALUATE_SQL = f"""
@@ -324,12 +349,14 @@ messages_written AS (
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING 1
 )
-SELECT count(*) AS processed,
-       count(*) FILTER (WHERE new_rank > cur_rank) AS upgraded,
-       count(*) FILTER (WHERE new_rank < cur_rank) AS downgraded,
-       count(*) FILTER (WHERE new_rank = cur_rank) AS unchanged,
+SELECT p.members AS processed, d.upgraded, d.downgraded,
+       p.members - d.upgraded - d.downgraded AS unchanged,
        (SELECT count(*) FROM state_written) AS states,
        (SELECT count(*) FROM history_written) AS history,
        (SELECT count(*) FROM messages_written) AS messages
-FROM decided
+FROM population p, (
+    SELECT count(*) FILTER (WHERE new_rank > cur_rank) AS upgraded,
+           count(*) FILTER (WHERE new_rank < cur_rank) AS downgraded
+    FROM decided
+) d
 """  # noqa: S608 - only table names (model constants) are interpolated
