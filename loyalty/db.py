@@ -62,8 +62,10 @@ def append_only(table: str) -> migrations.RunPython:
 # the referenced row). For the bulk writers (a tier evaluation chunk writes state, history and
 # a message for tens of thousands of members in one statement, the points consumer thousands
 # of entries) those per-row checks cost more than the writes themselves. The references below
-# are checked instead once per statement, over all the rows it wrote (the statement's
-# transition table), with one anti-join per column.
+# are checked instead once per INSERT statement, over all the rows it wrote (the statement's
+# transition table), with one anti-join per column. An UPDATE is checked row by row, and only
+# where it changes the reference, as a foreign key does (an inbox row changing status costs
+# nothing).
 #
 # The row lock a foreign key takes only guards against the referenced row being deleted (or
 # its key changed) before the writer commits. These references point only at tables whose rows
@@ -101,6 +103,29 @@ END;
 $$ LANGUAGE plpgsql;
 """
 
+_CHECK_REFERENCE_FUNCTION = """
+CREATE OR REPLACE FUNCTION loyalty_check_reference() RETURNS trigger AS $$
+DECLARE
+    found boolean;
+BEGIN
+    -- TG_ARGV: column, referenced table, referenced column.
+    EXECUTE format(
+        'SELECT ($1).%1$I IS NULL OR EXISTS (SELECT FROM %2$I r WHERE r.%3$I = ($1).%1$I)',
+        TG_ARGV[0], TG_ARGV[1], TG_ARGV[2]
+    ) USING NEW INTO found;
+    IF NOT found THEN
+        RAISE EXCEPTION
+            'insert or update on table "%" violates its reference to "%"', TG_TABLE_NAME,
+            TG_ARGV[1]
+            USING ERRCODE = 'foreign_key_violation',
+                  DETAIL = format('Key (%s) is not present in table "%s".',
+                                  TG_ARGV[0], TG_ARGV[1]);
+    END IF;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+"""
+
 _REFUSE_DELETE_FUNCTION = """
 CREATE OR REPLACE FUNCTION loyalty_refuse_delete() RETURNS trigger AS $$
 BEGIN
@@ -120,20 +145,30 @@ def _checked_references_sql(
             f"'{column}', '{target}', '{target_column}'"
             for column, (target, target_column) in references.items()
         )
-        forward = [_CHECK_REFERENCES_FUNCTION]
-        backward = []
-        # A trigger with a transition table serves one event; INSERT ... ON CONFLICT DO UPDATE
-        # fires both (the inserted rows in one, the updated in the other).
-        for event in ("insert", "update"):
+        forward = [
+            _CHECK_REFERENCES_FUNCTION,
+            _CHECK_REFERENCE_FUNCTION,
+            f"""
+            CREATE TRIGGER {table}_insert_references
+            AFTER INSERT ON {table}
+            REFERENCING NEW TABLE AS loyalty_new_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION loyalty_check_references({arguments});
+            """,
+        ]
+        backward = [f"DROP TRIGGER IF EXISTS {table}_insert_references ON {table};"]
+        for column, (target, target_column) in references.items():
+            name = f"{table}_{column}_update_reference"
             forward.append(
                 f"""
-                CREATE TRIGGER {table}_{event}_references
-                AFTER {event.upper()} ON {table}
-                REFERENCING NEW TABLE AS loyalty_new_rows
-                FOR EACH STATEMENT EXECUTE FUNCTION loyalty_check_references({arguments});
+                CREATE TRIGGER {name}
+                AFTER UPDATE OF {column} ON {table}
+                FOR EACH ROW WHEN (OLD.{column} IS DISTINCT FROM NEW.{column})
+                EXECUTE FUNCTION loyalty_check_reference(
+                    '{column}', '{target}', '{target_column}'
+                );
                 """
             )
-            backward.append(f"DROP TRIGGER IF EXISTS {table}_{event}_references ON {table};")
+            backward.append(f"DROP TRIGGER IF EXISTS {name} ON {table};")
     elif vendor == "sqlite":
         # The demo database: a row trigger per column (SQLite has no statement triggers).
         forward, backward = [], []
@@ -142,7 +177,8 @@ def _checked_references_sql(
                 name = f"{table}_{column}_{event}_reference"
                 forward.append(
                     f"""
-                    CREATE TRIGGER {name} BEFORE {event.upper()} ON {table}
+                    CREATE TRIGGER {name}
+                    BEFORE {"INSERT" if event == "insert" else f"UPDATE OF {column}"} ON {table}
                     WHEN NEW.{column} IS NOT NULL AND NOT EXISTS (
                         SELECT 1 FROM {target} WHERE {target_column} = NEW.{column}
                     )
@@ -208,7 +244,8 @@ def _run_sql(statements: Any) -> migrations.RunPython:
 
 def checked_references(table: str, references: dict[str, tuple[str, str]]) -> migrations.RunPython:
     """A migration operation that checks ``table``'s ``references`` (column: (referenced
-    table, referenced column)) once per INSERT or UPDATE statement, over all its rows.
+    table, referenced column)) once per INSERT statement over all its rows, and on UPDATE for
+    each row whose reference changes.
 
     For columns declared ``ForeignKey(db_constraint=False)`` whose referenced table is
     :func:`undeletable`: see the comment above for why that is as strong as a foreign key.

@@ -107,6 +107,10 @@ class EarningRuleAdmin(admin.ModelAdmin):
     list_filter = ["active", "transaction_type"]
     search_fields = ["code", "name"]
 
+    def has_delete_permission(self, request, obj=None):
+        # Deactivate instead: ledger entries name the rule that credited them.
+        return False
+
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):

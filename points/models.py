@@ -97,6 +97,7 @@ class Entry(models.Model):
         related_name="points_entries",
         verbose_name=_("member"),
         db_index=False,
+        db_constraint=False,
     )
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     points = models.BigIntegerField(_("points"))
@@ -105,8 +106,9 @@ class Entry(models.Model):
     reference = models.CharField(
         _("reference"), max_length=200, blank=True, help_text=_("What caused this entry.")
     )
-    # Inbox rows and rules are never deleted once used (PROTECT), so these references need no
-    # index of their own: every index on the ledger is paid on each of its inserts.
+    # Inbox rows and rules are never deleted (the database refuses it), so these references
+    # need no index of their own: every index on the ledger is paid on each of its inserts.
+    # The ledger's references are checked once per statement, not per row: see loyalty.db.
     transaction = models.ForeignKey(
         "Transaction",
         on_delete=models.PROTECT,
@@ -115,6 +117,7 @@ class Entry(models.Model):
         related_name="entries",
         verbose_name=_("transaction"),
         db_index=False,
+        db_constraint=False,
     )
     earning_rule = models.ForeignKey(
         "EarningRule",
@@ -124,6 +127,7 @@ class Entry(models.Model):
         related_name="+",
         verbose_name=_("earning rule"),
         db_index=False,
+        db_constraint=False,
     )
     earned_on = models.DateField(_("business date"), null=True, blank=True)
     idempotency_key = models.CharField(_("idempotency key"), max_length=200)
@@ -180,9 +184,14 @@ class Lot(models.Model):
         related_name="points_lots",
         verbose_name=_("member"),
         db_index=False,
+        db_constraint=False,
     )
     entry = models.OneToOneField(
-        Entry, on_delete=models.PROTECT, related_name="lot", verbose_name=_("credit entry")
+        Entry,
+        on_delete=models.PROTECT,
+        related_name="lot",
+        verbose_name=_("credit entry"),
+        db_constraint=False,
     )
     points = models.BigIntegerField(_("points"))
     remaining = models.BigIntegerField(_("remaining"))
@@ -242,6 +251,7 @@ class Transaction(models.Model):
         related_name="points_transactions",
         verbose_name=_("member"),
         db_index=False,
+        db_constraint=False,
     )
     type = models.CharField(_("type"), max_length=24, choices=TransactionType.choices)
     amount = MoneyField(verbose_name=_("amount"))

@@ -52,13 +52,16 @@ def test_every_relation_without_a_foreign_key_is_checked_and_its_target_undeleta
     table = field.model._meta.db_table
     target = field.related_model._meta.db_table
     triggers = _triggers(table)
-    for event in ("insert", "update"):
-        definition = triggers[f"{table}_{event}_references"]
-        assert "FOR EACH STATEMENT" in definition
-        assert f"'{field.column}', '{target}', '{field.target_field.column}'" in definition
+    on_insert = triggers[f"{table}_insert_references"]
+    assert "FOR EACH STATEMENT" in on_insert
+    assert f"'{field.column}', '{target}', '{field.target_field.column}'" in on_insert
+    on_update = triggers[f"{table}_{field.column}_update_reference"]
+    assert f"UPDATE OF {field.column}" in on_update
+    assert f"'{field.column}', '{target}', '{field.target_field.column}'" in on_update
     target_triggers = _triggers(target)
-    assert f"{target}_no_delete" in target_triggers
-    assert f"{target}_no_rekey" in target_triggers
+    assert {f"{target}_no_delete", f"{target}_no_rekey"} <= set(target_triggers) or (
+        f"{target}_append_only" in target_triggers  # no UPDATE or DELETE at all
+    )
 
 
 def test_a_dangling_member_is_refused_through_the_orm():
@@ -157,3 +160,33 @@ def test_tiers_and_runs_are_never_deleted(tier_ladder_min):
 @pytest.fixture
 def tier_ladder_min(db):
     return Tier.objects.create(code="BASE", name_en="Base", rank=10)
+
+
+def test_copy_is_checked_too():
+    """The ledger writes with COPY (points.services.sql.rows_create): the statement check runs
+    for it as for an INSERT."""
+    from points.models import Transaction
+    from points.services.sql import rows_create
+
+    member = MemberFactory()
+
+    def inbox_row(external_id: str, member_id: int) -> Transaction:
+        return Transaction(
+            external_id=external_id,
+            member_id=member_id,
+            type="card_spend",
+            amount="10.00",
+            occurred_at="2026-11-01T00:00:00Z",
+            channel="pos",
+            via="api",
+        )
+
+    with pytest.raises(IntegrityError, match="members_member"), transaction.atomic():
+        rows_create(
+            [inbox_row("c-1", member.pk), inbox_row("c-2", _no_member_id())],
+            key="external_id",
+            model=Transaction,
+        )
+    assert not Transaction.objects.exists()
+    rows_create([inbox_row("c-1", member.pk)], key="external_id", model=Transaction)
+    assert Transaction.objects.get().member_id == member.pk
