@@ -165,6 +165,7 @@ cur AS (
            COALESCE(st.failing_count, 0) AS failing_count,
            st.last_as_of, st.override_id, st.since,
            ov.tier_id AS override_tier_id,
+           st.member_id IS NOT NULL AS has_state,
            COALESCE(a.q_rank, %(lowest_rank)s) AS q_rank,
            {window_columns}
     FROM agg a
@@ -229,7 +230,7 @@ moves AS (
     OFFSET 0
 ),
 decided AS (
-    SELECT member_id, customer_no, preferred_language,
+    SELECT member_id, customer_no, preferred_language, has_state,
            tier_id, cur_rank, failing_count, override_id, since, q_tier_id,
            action, new_tier_id, new_failing, new_override_id,
            {lookup("new_tier_id", rank_of)} AS new_rank,
@@ -293,21 +294,28 @@ changes AS (
         OR new_override_id IS DISTINCT FROM override_id
     )
 ),
-state_written AS (
+-- Plain INSERT for members placed for the first time, UPDATE for the others: no member's state
+-- row can appear meanwhile (chunks hold the state lock shared, overrides exclusive).
+state_inserted AS (
     INSERT INTO {STATE} (member_id, tier_id, since, failing_count, qualified_tier_id,
                          last_as_of, override_id, updated_at)
-    SELECT member_id, new_tier_id,
-           CASE WHEN new_tier_id <> tier_id THEN %(now)s ELSE COALESCE(since, %(now)s) END,
-           new_failing, q_tier_id, %(as_of)s::date, new_override_id, %(now)s
+    SELECT member_id, new_tier_id, %(now)s, new_failing, q_tier_id, %(as_of)s::date,
+           new_override_id, %(now)s
     FROM changes
-    ON CONFLICT (member_id) DO UPDATE SET
-        tier_id = EXCLUDED.tier_id,
-        since = EXCLUDED.since,
-        failing_count = EXCLUDED.failing_count,
-        qualified_tier_id = EXCLUDED.qualified_tier_id,
-        last_as_of = EXCLUDED.last_as_of,
-        override_id = EXCLUDED.override_id,
-        updated_at = EXCLUDED.updated_at
+    WHERE NOT has_state
+    RETURNING 1
+),
+state_updated AS (
+    UPDATE {STATE} st SET
+        tier_id = c.new_tier_id,
+        since = CASE WHEN c.new_tier_id <> c.tier_id THEN %(now)s ELSE st.since END,
+        failing_count = c.new_failing,
+        qualified_tier_id = c.q_tier_id,
+        last_as_of = %(as_of)s::date,
+        override_id = c.new_override_id,
+        updated_at = %(now)s
+    FROM changes c
+    WHERE c.has_state AND st.member_id = c.member_id
     RETURNING 1
 ),
 moved AS (
@@ -351,7 +359,7 @@ messages_written AS (
 )
 SELECT p.members AS processed, d.upgraded, d.downgraded,
        p.members - d.upgraded - d.downgraded AS unchanged,
-       (SELECT count(*) FROM state_written) AS states,
+       (SELECT count(*) FROM state_inserted) + (SELECT count(*) FROM state_updated) AS states,
        (SELECT count(*) FROM history_written) AS history,
        (SELECT count(*) FROM messages_written) AS messages
 FROM population p, (
