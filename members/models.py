@@ -92,6 +92,13 @@ class Member(models.Model):
                 name="member_status_valid",
             ),
         ]
+        indexes = [
+            # Closed members in a range of ids: a tier evaluation chunk counts the members it
+            # evaluates as all ids in its range (the primary key alone) minus these.
+            models.Index(
+                fields=["id"], name="member_closed_idx", condition=models.Q(status="closed")
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.customer_no} {self.name}"
