@@ -91,29 +91,26 @@ FROM (
 
 # The write floor of a first run: the rows it wrote (state, history, messages), inserted again
 # into copies of its three tables with the same columns and indexes, chunk by chunk as the run
-# does, but with no decision and no reference checks. No evaluation that writes what the issue
-# asks for (a state row, a history row and a message per member who moves) can beat this.
+# does, but with no decision and no reference checks. The rows are first staged, sorted by
+# member, in unlogged tables (not timed), so reading them costs as little as it can. No
+# evaluation that writes what the issue asks for (a state row, a history row and a message per
+# member who moves) can beat this.
 FLOOR_TABLES = {
-    "bench_floor_state": "members_membertier",
-    "bench_floor_history": "members_tierhistory",
-    "bench_floor_message": "members_message",
+    "state": ("members_membertier", "TRUE"),
+    "history": ("members_tierhistory", "run_id = %(run)s"),
+    "message": ("members_message", "kind = 'tier_change'"),
 }
-FLOOR_SQL = [
-    """
-    INSERT INTO bench_floor_state
-    SELECT * FROM members_membertier WHERE member_id > %(lo)s AND member_id <= %(hi)s
-    """,
-    """
-    INSERT INTO bench_floor_history
-    SELECT * FROM members_tierhistory
-    WHERE run_id = %(run)s AND member_id > %(lo)s AND member_id <= %(hi)s
-    """,
-    """
-    INSERT INTO bench_floor_message
-    SELECT * FROM members_message
-    WHERE kind = 'tier_change' AND member_id > %(lo)s AND member_id <= %(hi)s
-    """,
-]
+FLOOR_STAGE_SQL = """
+CREATE UNLOGGED TABLE bench_source_{name} AS
+SELECT * FROM {table} WHERE {condition} ORDER BY member_id;
+CREATE INDEX ON bench_source_{name} (member_id);
+CREATE TABLE bench_floor_{name} (LIKE {table} INCLUDING ALL);
+ANALYZE bench_source_{name};
+"""
+FLOOR_SQL = """
+INSERT INTO bench_floor_{name}
+SELECT * FROM bench_source_{name} WHERE member_id > %(lo)s AND member_id <= %(hi)s
+"""
 
 AGGREGATE_SQL = """
 SELECT count(*), sum(a) FROM (
@@ -138,8 +135,10 @@ def _write_floor(run, args) -> float:
     from django.db import connection, connections, transaction
 
     with connection.cursor() as cursor:
-        for copy, table in FLOOR_TABLES.items():
-            cursor.execute(f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)")
+        for name, (table, condition) in FLOOR_TABLES.items():
+            sql = FLOOR_STAGE_SQL.format(name=name, table=table, condition=condition)
+            for statement in filter(str.strip, sql.split(";")):
+                cursor.execute(statement, {"run": run.pk})
         cursor.execute("SELECT min(id) - 1, max(id) FROM members_member")
         first, last = cursor.fetchone()
     bounds = iter(
@@ -155,8 +154,10 @@ def _write_floor(run, args) -> float:
                 if chunk is None:
                     return
                 with transaction.atomic(), connection.cursor() as cursor:
-                    for sql in FLOOR_SQL:
-                        cursor.execute(sql, {"lo": chunk[0], "hi": chunk[1], "run": run.pk})
+                    for name in FLOOR_TABLES:
+                        cursor.execute(
+                            FLOOR_SQL.format(name=name), {"lo": chunk[0], "hi": chunk[1]}
+                        )
         finally:
             connection.close()
 
@@ -170,8 +171,8 @@ def _write_floor(run, args) -> float:
     finally:
         connections.close_all()
         with connection.cursor() as cursor:
-            for copy in FLOOR_TABLES:
-                cursor.execute(f"DROP TABLE IF EXISTS {copy}")
+            for name in FLOOR_TABLES:
+                cursor.execute(f"DROP TABLE IF EXISTS bench_floor_{name}, bench_source_{name}")
     return seconds
 
 
