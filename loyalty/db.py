@@ -45,14 +45,16 @@ def _append_only_sql(vendor: str, table: str) -> tuple[list[str], list[str]]:
     return forward, backward
 
 
-def append_only(table: str) -> migrations.RunPython:
+def append_only(table: str, *, reapply: bool = False) -> migrations.RunPython:
     """A migration operation that makes ``table`` refuse UPDATE and DELETE of any row.
 
-    TRUNCATE stays possible for the owner, so a test database can still be flushed. Running it
-    again is harmless: on SQLite a migration that rebuilds the table drops its triggers, and
-    repeats this to put them back.
+    TRUNCATE stays possible for the owner, so a test database can still be flushed. On SQLite a
+    migration that rebuilds the table drops its triggers; it puts them back with
+    ``append_only(table, reapply=True)``, which leaves them in place when it is reversed.
     """
 
+    if reapply:  # the triggers belong to the migration that first made the table append-only
+        return _run_sql(lambda vendor: (_append_only_sql(vendor, table)[0], []))
     return _run_sql(lambda vendor: _append_only_sql(vendor, table))
 
 
@@ -72,8 +74,14 @@ def append_only(table: str) -> migrations.RunPython:
 # are never deleted and whose keys never change (members are closed, tiers retired, runs and
 # inbox transactions kept as records), which :func:`undeletable` makes the database enforce.
 # A row that is visible once can therefore never go away, so the check needs no lock and is as
-# strong as a foreign key. TRUNCATE stays possible for the owner (a test database is flushed
-# with it), as for a foreign key with CASCADE.
+# strong as a foreign key. One difference: a foreign key also refuses TRUNCATE of the referenced
+# table alone; here TRUNCATE is left to the owner, whose tool it is for emptying a database (a
+# test flush truncates every table in one statement). The functions run with the search_path of
+# the migration that created them, so a caller's search_path cannot point a check elsewhere.
+#
+# On SQLite (the demo database) these references are not checked: a trigger there would have
+# to name the referenced table, and SQLite then refuses the table rebuild Django performs for
+# most schema changes to it.
 
 _CHECK_REFERENCES_FUNCTION = """
 CREATE OR REPLACE FUNCTION loyalty_check_references() RETURNS trigger AS $$
@@ -102,7 +110,7 @@ BEGIN
     END LOOP;
     RETURN NULL;
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET search_path FROM CURRENT;
 """
 
 _CHECK_REFERENCE_FUNCTION = """
@@ -125,7 +133,7 @@ BEGIN
     END IF;
     RETURN NULL;
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET search_path FROM CURRENT;
 """
 
 _REFUSE_DELETE_FUNCTION = """
@@ -171,23 +179,6 @@ def _checked_references_sql(
                 """
             )
             backward.append(f"DROP TRIGGER IF EXISTS {name} ON {table};")
-    elif vendor == "sqlite":
-        # The demo database: a row trigger per column (SQLite has no statement triggers).
-        forward, backward = [], []
-        for column, (target, target_column) in references.items():
-            for event in ("insert", "update"):
-                name = f"{table}_{column}_{event}_reference"
-                forward.append(
-                    f"""
-                    CREATE TRIGGER {name}
-                    BEFORE {"INSERT" if event == "insert" else f"UPDATE OF {column}"} ON {table}
-                    WHEN NEW.{column} IS NOT NULL AND NOT EXISTS (
-                        SELECT 1 FROM {target} WHERE {target_column} = NEW.{column}
-                    )
-                    BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END;
-                    """  # noqa: S608 - table and column names from the migration, no values
-                )
-                backward.append(f"DROP TRIGGER IF EXISTS {name};")
     else:
         forward, backward = [], []
     return forward, backward

@@ -9,7 +9,8 @@ the text is what makes the simulator's counts equal a real run's.
 Only members who can change are decided one by one: those with a state row (placed before,
 counting grace or overridden) and those who qualify above the lowest tier. Everyone else has no
 state and stays in the lowest tier; they are only counted (``population``). On a first run
-that is most members, and the per-member steps below run for the rest only.
+that is most members, and the per-member steps below run for the rest only. (When a tier above
+the lowest has no thresholds, everyone qualifies for it and everyone is decided.)
 
 Decision per member (``action``):
 
@@ -96,6 +97,8 @@ def decision_sql(*, tiers: list[dict[str, Any]], as_of: dt.date) -> tuple[str, d
             f"sum(s.contribution){only} AS contribution_w{months}"
         )
     conditions = []
+    # The highest tier without thresholds: everyone qualifies for it, snapshots or not.
+    open_rank = lowest["rank"]
     for rank in sorted(by_rank, reverse=True):
         tier = by_rank[rank]
         months = tier["window_months"]
@@ -109,6 +112,8 @@ def decision_sql(*, tiers: list[dict[str, Any]], as_of: dt.date) -> tuple[str, d
         joiner = " AND " if tier["rule"] == "all" else " OR "
         condition = f"COALESCE({joiner.join(tests)}, false)" if tests else "true"
         conditions.append(f"WHEN {condition} THEN {int(rank)}")
+        if not tests:
+            open_rank = max(open_rank, rank)
     window_columns = ", ".join(f"a.aum_w{m}, a.contribution_w{m}" for m in windows)
 
     def lookup(expr: str, values: dict[int, Any]) -> str:
@@ -138,6 +143,31 @@ def decision_sql(*, tiers: list[dict[str, Any]], as_of: dt.date) -> tuple[str, d
         for t in tiers
         if t["window_months"] in windows
     )
+    params["open_rank"] = open_rank
+    if open_rank == lowest["rank"]:
+        # Without state and not qualified above the lowest tier, a member stays where it is:
+        # only the others are decided one by one.
+        members_who_can_change = f"""
+    FROM agg a
+    FULL JOIN (
+        SELECT * FROM {STATE} WHERE member_id > %(lo)s AND member_id <= %(hi)s
+    ) st ON st.member_id = a.member_id
+    JOIN {MEMBER} m ON m.id = COALESCE(a.member_id, st.member_id)
+    LEFT JOIN members_tieroverride ov
+           ON ov.id = st.override_id AND ov.status = 'approved' AND ov.expires_at > %(now)s
+    WHERE (a.q_rank > %(lowest_rank)s OR st.member_id IS NOT NULL)
+      AND m.id > %(lo)s AND m.id <= %(hi)s AND m.status <> 'closed'"""  # noqa: S608 - names only
+    else:
+        # A tier above the lowest has no thresholds: everyone qualifies for it, members
+        # without snapshots too, so everyone is decided.
+        members_who_can_change = f"""
+    FROM {MEMBER} m
+    LEFT JOIN {STATE} st
+           ON st.member_id = m.id AND st.member_id > %(lo)s AND st.member_id <= %(hi)s
+    LEFT JOIN agg a ON a.member_id = m.id
+    LEFT JOIN members_tieroverride ov
+           ON ov.id = st.override_id AND ov.status = 'approved' AND ov.expires_at > %(now)s
+    WHERE m.id > %(lo)s AND m.id <= %(hi)s AND m.status <> 'closed'"""
     ctes = f"""
 tiers AS (
     SELECT * FROM jsonb_to_recordset(%(tiers)s::jsonb) AS t(
@@ -168,17 +198,9 @@ cur AS (
            st.last_as_of, st.override_id, st.since,
            ov.tier_id AS override_tier_id,
            st.member_id IS NOT NULL AS has_state,
-           COALESCE(a.q_rank, %(lowest_rank)s) AS q_rank,
+           COALESCE(a.q_rank, %(open_rank)s) AS q_rank,
            {window_columns}
-    FROM agg a
-    FULL JOIN (
-        SELECT * FROM {STATE} WHERE member_id > %(lo)s AND member_id <= %(hi)s
-    ) st ON st.member_id = a.member_id
-    JOIN {MEMBER} m ON m.id = COALESCE(a.member_id, st.member_id)
-    LEFT JOIN members_tieroverride ov
-           ON ov.id = st.override_id AND ov.status = 'approved' AND ov.expires_at > %(now)s
-    WHERE (a.q_rank > %(lowest_rank)s OR st.member_id IS NOT NULL)
-      AND m.id > %(lo)s AND m.id <= %(hi)s AND m.status <> 'closed'
+{members_who_can_change}
     OFFSET 0
 ),
 facts AS (

@@ -124,7 +124,7 @@ class Migration(migrations.Migration):
             field=models.DateTimeField(default=django.utils.timezone.now, verbose_name="created"),
         ),
         # SQLite rebuilt the table for the AlterField above, without its triggers.
-        append_only("members_tierhistory"),
+        append_only("members_tierhistory", reapply=True),
         # Referenced rows are never deleted or re-keyed, so the once-per-statement checks
         # below are as strong as the foreign keys they replace (see loyalty.db).
         undeletable("members_member"),

@@ -89,7 +89,7 @@ class Migration(migrations.Migration):
             ),
         ),
         # SQLite rebuilt the ledger table for the AlterField above, without its triggers.
-        append_only("points_entry"),
+        append_only("points_entry", reapply=True),
         # Inbox rows and earning rules are kept for good (entries point at them); members
         # were made undeletable by members 0008 and entries are append-only. That is what
         # makes the once-per-statement checks below as strong as foreign keys (loyalty.db).

@@ -425,3 +425,26 @@ def test_the_daily_expiry_moves_a_member_back_when_the_override_ends(tiers):
     assert tier_overrides_expire(now=timezone.now() + dt.timedelta(days=3)) == 0
     evaluate()
     assert tier_of(member) == "GOLD"
+
+
+def test_a_tier_without_thresholds_above_the_lowest_takes_everyone(tiers):
+    """Everyone qualifies for a tier with no thresholds, members without snapshots too; the
+    simulator counts them the same way."""
+    from members.services import tiers_simulate
+
+    Tier.objects.filter(code="GOLD").update(min_avg_aum=None, min_contribution=None)
+    bare = MemberFactory()
+    poor = MemberFactory()
+    snapshots(poor, "10.00")
+    rich = MemberFactory()
+    snapshots(rich, "600000.00")
+    MemberFactory(status="closed")
+    simulated = tiers_simulate(as_of=AS_OF)
+    run = evaluate()
+    assert (tier_of(bare), tier_of(poor), tier_of(rich)) == ("GOLD", "GOLD", "PLATINUM")
+    assert (run.processed, run.upgraded, run.unchanged) == (3, 3, 0)
+    assert {t["code"]: t["members"] for t in simulated["tiers"] if t["members"]} == {
+        "GOLD": 2,
+        "PLATINUM": 1,
+    }
+    assert simulated["moves"] == {"up": 3, "down": 0, "same": 0}
