@@ -113,23 +113,17 @@ END;
 $$ LANGUAGE plpgsql SET search_path FROM CURRENT;
 """
 
-_CHECK_REFERENCE_FUNCTION = """
-CREATE OR REPLACE FUNCTION loyalty_check_reference() RETURNS trigger AS $$
-DECLARE
-    found boolean;
+# The row check for an UPDATE that changes a reference: one function per column, with the
+# tables in its text (not a generic one with dynamic SQL), so its query is planned once per
+# session like a foreign key's, not on every row.
+_CHECK_COLUMN_FUNCTION = """
+CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $$
 BEGIN
-    -- TG_ARGV: column, referenced table, referenced column.
-    EXECUTE format(
-        'SELECT ($1).%1$I IS NULL OR EXISTS (SELECT FROM %2$I r WHERE r.%3$I = ($1).%1$I)',
-        TG_ARGV[0], TG_ARGV[1], TG_ARGV[2]
-    ) USING NEW INTO found;
-    IF NOT found THEN
-        RAISE EXCEPTION
-            'insert or update on table "%" violates its reference to "%"', TG_TABLE_NAME,
-            TG_ARGV[1]
+    IF NOT EXISTS (SELECT FROM {target} WHERE {target_column} = NEW.{column}) THEN
+        RAISE EXCEPTION 'insert or update on table "{table}" violates its reference to "{target}"'
             USING ERRCODE = 'foreign_key_violation',
-                  DETAIL = format('Key (%s) is not present in table "%s".',
-                                  TG_ARGV[0], TG_ARGV[1]);
+                  DETAIL = format('Key ({column})=(%s) is not present in table "{target}".',
+                                  NEW.{column});
     END IF;
     RETURN NULL;
 END;
@@ -157,7 +151,6 @@ def _checked_references_sql(
         )
         forward = [
             _CHECK_REFERENCES_FUNCTION,
-            _CHECK_REFERENCE_FUNCTION,
             f"""
             CREATE TRIGGER {table}_insert_references
             AFTER INSERT ON {table}
@@ -167,18 +160,28 @@ def _checked_references_sql(
         ]
         backward = [f"DROP TRIGGER IF EXISTS {table}_insert_references ON {table};"]
         for column, (target, target_column) in references.items():
+            function = f"{table}_{column}_reference"
             name = f"{table}_{column}_update_reference"
-            forward.append(
+            forward += [
+                _CHECK_COLUMN_FUNCTION.format(
+                    function=function,
+                    table=table,
+                    column=column,
+                    target=target,
+                    target_column=target_column,
+                ),
                 f"""
                 CREATE TRIGGER {name}
                 AFTER UPDATE OF {column} ON {table}
-                FOR EACH ROW WHEN (OLD.{column} IS DISTINCT FROM NEW.{column})
-                EXECUTE FUNCTION loyalty_check_reference(
-                    '{column}', '{target}', '{target_column}'
-                );
-                """
-            )
-            backward.append(f"DROP TRIGGER IF EXISTS {name} ON {table};")
+                FOR EACH ROW
+                WHEN (NEW.{column} IS NOT NULL AND OLD.{column} IS DISTINCT FROM NEW.{column})
+                EXECUTE FUNCTION {function}();
+                """,
+            ]
+            backward += [
+                f"DROP TRIGGER IF EXISTS {name} ON {table};",
+                f"DROP FUNCTION IF EXISTS {function}();",
+            ]
     else:
         forward, backward = [], []
     return forward, backward

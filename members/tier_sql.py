@@ -185,8 +185,9 @@ agg AS (
         GROUP BY s.member_id
     ) a
 ),
-population AS (
-    -- Both counts read an index only (the primary key; ``member_closed_idx``).
+population AS MATERIALIZED (
+    -- Counted once, not once per use; both counts read an index only (the primary key,
+    -- ``member_closed_idx``).
     SELECT (SELECT count(*) FROM {MEMBER} m WHERE m.id > %(lo)s AND m.id <= %(hi)s)
          - (SELECT count(*) FROM {MEMBER} m
             WHERE m.id > %(lo)s AND m.id <= %(hi)s AND m.status = 'closed') AS members

@@ -57,7 +57,12 @@ def test_every_relation_without_a_foreign_key_is_checked_and_its_target_undeleta
     assert f"'{field.column}', '{target}', '{field.target_field.column}'" in on_insert
     on_update = triggers[f"{table}_{field.column}_update_reference"]
     assert f"UPDATE OF {field.column}" in on_update
-    assert f"'{field.column}', '{target}', '{field.target_field.column}'" in on_update
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT prosrc FROM pg_proc WHERE proname = %s", [f"{table}_{field.column}_reference"]
+        )
+        source = cursor.fetchone()[0]
+    assert f"FROM {target} WHERE {field.target_field.column} = NEW.{field.column}" in source
     target_triggers = _triggers(target)
     assert {f"{target}_no_delete", f"{target}_no_rekey"} <= set(target_triggers) or (
         f"{target}_append_only" in target_triggers  # no UPDATE or DELETE at all
