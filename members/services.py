@@ -376,13 +376,18 @@ def _tier_change_templates(*, tiers: list[Tier], as_of: dt.date) -> list[dict[st
 
     The statement writes them as :func:`member_message_send` would (the member's language, one
     message per ``dedupe_key`` = run and member); calling it per member would make a run's time
-    grow with the number of changes by a Python round trip each.
+    grow with the number of changes by a Python round trip each. Each template also carries
+    what the message's ``data`` names (the tiers' codes, the direction), so the statement
+    builds that once per template, not once per member.
     """
     return [
         {
             "language": language,
             "from_id": previous.pk,
             "to_id": tier.pk,
+            "tier": tier.code,
+            "previous": previous.code,
+            "direction": "up" if tier.rank > previous.rank else "down",
             **dict(
                 zip(
                     ("title", "body"),

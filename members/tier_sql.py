@@ -357,25 +357,25 @@ history_written AS (
     FROM moved
     RETURNING 1
 ),
-templates AS (
-    SELECT * FROM jsonb_to_recordset(%(templates)s::jsonb) AS x(
-        language text, from_id bigint, to_id bigint, title text, body text
+templates AS MATERIALIZED (
+    -- One row per language and pair of tiers, its message data built once here.
+    SELECT x.language, x.from_id, x.to_id, x.title, x.body,
+           jsonb_build_object(
+               'tier', x.tier, 'previous', x.previous, 'as_of', %(as_of)s::text,
+               'run_id', %(run_id)s::text, 'direction', x.direction
+           ) AS data
+    FROM jsonb_to_recordset(%(templates)s::jsonb) AS x(
+        language text, from_id bigint, to_id bigint, title text, body text, tier text,
+        previous text, direction text
     )
 ),
 messages_written AS (
     INSERT INTO {MESSAGE} (id, member_id, kind, title, body, data, dedupe_key, created_at,
                            delivery)
-    SELECT gen_random_uuid(), mv.member_id, 'tier_change', x.title, x.body,
-           jsonb_build_object(
-               'tier', nt.code, 'previous', ft.code, 'as_of', %(as_of)s::text,
-               'run_id', %(run_id)s::text, 'direction',
-               CASE WHEN mv.new_rank > mv.cur_rank THEN 'up' ELSE 'down' END
-           ),
+    SELECT gen_random_uuid(), mv.member_id, 'tier_change', x.title, x.body, x.data,
            'tier-change:' || %(run_id)s::text || ':' || mv.customer_no,
            %(now)s, 'pending'
     FROM moved mv
-    JOIN tiers ft ON ft.id = mv.tier_id
-    JOIN tiers nt ON nt.id = mv.new_tier_id
     JOIN templates x
       ON x.language = mv.preferred_language AND x.from_id = mv.tier_id
      AND x.to_id = mv.new_tier_id

@@ -116,8 +116,13 @@ def test_an_upgrade_writes_history_and_one_message_in_the_members_language(tiers
     message = Message.objects.get(member=member)
     assert message.kind == Message.Kind.TIER_CHANGE
     assert "Platinum" in message.title
-    assert message.data["tier"] == "PLATINUM"
-    assert message.data["run_id"] == str(run.run_id)
+    assert message.data == {
+        "tier": "PLATINUM",
+        "previous": "STANDARD",
+        "as_of": AS_OF.isoformat(),
+        "run_id": str(run.run_id),
+        "direction": "up",
+    }
     # The member's number and language come from the decision's own read of the member.
     assert message.dedupe_key == f"tier-change:{run.run_id}:{member.customer_no}"
     zh_member = MemberFactory(preferred_language="zh-hans")
@@ -448,3 +453,17 @@ def test_a_tier_without_thresholds_above_the_lowest_takes_everyone(tiers):
         "PLATINUM": 1,
     }
     assert simulated["moves"] == {"up": 3, "down": 0, "same": 0}
+
+
+def test_a_downgrade_message_says_so(tiers):
+    Tier.objects.filter(code="PLATINUM").update(grace_periods=1)
+    member = MemberFactory(preferred_language="en")
+    snapshots(member, "600000.00")
+    evaluate()
+    snapshots(member, "150000.00", dates=month_ends(NOV))
+    run = evaluate(as_of=NOV)
+    message = Message.objects.filter(member=member).order_by("-created_at").first()
+    assert message is not None
+    assert (message.data["previous"], message.data["tier"]) == ("PLATINUM", "GOLD")
+    assert message.data["direction"] == "down"
+    assert message.data["run_id"] == str(run.run_id)
