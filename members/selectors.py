@@ -2,6 +2,7 @@ import datetime as dt
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import Avg, Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
@@ -85,31 +86,50 @@ def member_tier_get(*, member: Member) -> Tier | None:
     return state.tier if state else tier_lowest()
 
 
-def member_tier_codes(*, member_ids: list[int]) -> dict[int, str | None]:
-    """Each member's current tier code (``None`` only while no tier is configured).
+def member_tiers_for_earning(*, member_ids: list[int]) -> dict[int, tuple[str | None, Decimal]]:
+    """Each member's current tier code and points multiplier, for earning: the lowest active
+    tier's for members without a state, ``(None, 1)`` while no tier is configured. Reads
+    committed state, so earning after an upgrade uses the new multiplier.
 
-    Earning rules use it for campaign targets. One query, whatever the number of members.
+    Two queries whatever the number of members: the consumer asks for a thousand at a time,
+    and on PostgreSQL the ids go as one array parameter (an ``IN`` list of a thousand
+    placeholders costs more to build and parse than the lookup itself).
     """
     lowest = tier_lowest()
-    codes: dict[int, str | None] = dict.fromkeys(member_ids, lowest.code if lowest else None)
-    codes.update(
-        MemberTier.objects.filter(member_id__in=member_ids).values_list("member_id", "tier__code")
-    )
-    return codes
+    default = (lowest.code, lowest.multiplier) if lowest else (None, Decimal(1))
+    tiers: dict[int, tuple[str | None, Decimal]] = dict.fromkeys(member_ids, default)
+    if not member_ids:
+        return tiers
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            state, tier = MemberTier._meta.db_table, Tier._meta.db_table
+            sql = (
+                f"SELECT st.member_id, t.code, t.multiplier FROM {state} st "  # noqa: S608
+                f"JOIN {tier} t ON t.id = st.tier_id WHERE st.member_id = ANY(%s::bigint[])"
+            )  # model table names only
+            cursor.execute(sql, [list(member_ids)])
+            rows = cursor.fetchall()
+    else:
+        rows = list(
+            MemberTier.objects.filter(member_id__in=member_ids).values_list(
+                "member_id", "tier__code", "tier__multiplier"
+            )
+        )
+    tiers.update((member_id, (code, multiplier)) for member_id, code, multiplier in rows)
+    return tiers
+
+
+def member_tier_codes(*, member_ids: list[int]) -> dict[int, str | None]:
+    """Each member's current tier code (``None`` only while no tier is configured)."""
+    return {pk: code for pk, (code, _) in member_tiers_for_earning(member_ids=member_ids).items()}
 
 
 def member_points_multipliers(*, member_ids: list[int]) -> dict[int, Decimal]:
-    """Each member's tier points multiplier, for earning (the lowest tier's for members without
-    a state, 1 while no tier is configured). Reads committed state, so earning after an upgrade
-    uses the new multiplier."""
-    lowest = tier_lowest()
-    multipliers = dict.fromkeys(member_ids, lowest.multiplier if lowest else Decimal(1))
-    multipliers.update(
-        MemberTier.objects.filter(member_id__in=member_ids).values_list(
-            "member_id", "tier__multiplier"
-        )
-    )
-    return multipliers
+    """Each member's tier points multiplier (see :func:`member_tiers_for_earning`)."""
+    return {
+        pk: multiplier
+        for pk, (_, multiplier) in member_tiers_for_earning(member_ids=member_ids).items()
+    }
 
 
 def _window_figures(*, member: Member, tier: Tier, as_of: dt.date) -> tuple[Decimal, Decimal]:

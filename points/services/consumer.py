@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from loyalty.errors import Conflict
 from loyalty.money import points_for_amount
 from members.models import Member
-from members.selectors import member_points_multipliers, member_tier_codes
+from members.selectors import member_tiers_for_earning
 from points.errors import InsufficientPoints
 from points.models import EarningRule, Entry, Transaction
 from points.services.earning import (
@@ -177,8 +177,9 @@ class _Batch:
         self.member_ids = sorted(self.accounts)
         self.member_status = _member_statuses(self.member_ids)
         self.ledger = LedgerBatch(accounts=self.accounts, now=self.now)
-        self.tiers = member_tier_codes(member_ids=self.member_ids)
-        self.multipliers = member_points_multipliers(member_ids=self.member_ids)
+        tiers = member_tiers_for_earning(member_ids=self.member_ids)
+        self.tiers = {pk: code for pk, (code, _) in tiers.items()}
+        self.multipliers = {pk: multiplier for pk, (_, multiplier) in tiers.items()}
         self.rules = earning_rules_active()
         self._candidates: dict[tuple, list[tuple[EarningRule, Decimal]]] = {}
         if not every:
