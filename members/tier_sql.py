@@ -196,7 +196,7 @@ cur AS (
     SELECT m.id AS member_id, m.customer_no, m.preferred_language,
            COALESCE(st.tier_id, %(lowest_id)s) AS tier_id,
            COALESCE(st.failing_count, 0) AS failing_count,
-           st.last_as_of, st.override_id, st.since,
+           st.last_as_of, st.override_id,
            ov.tier_id AS override_tier_id,
            st.member_id IS NOT NULL AS has_state,
            COALESCE(a.q_rank, %(open_rank)s) AS q_rank,
@@ -256,7 +256,7 @@ moves AS (
 ),
 decided AS (
     SELECT member_id, customer_no, preferred_language, has_state,
-           tier_id, cur_rank, failing_count, override_id, since, q_tier_id,
+           tier_id, cur_rank, failing_count, override_id, q_tier_id,
            action, new_tier_id, new_failing, new_override_id,
            {lookup("new_tier_id", rank_of)} AS new_rank,
            CASE new_tier_id {new_aum or "WHEN NULL THEN NULL"} END AS new_avg_aum,
