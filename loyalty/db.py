@@ -1,6 +1,6 @@
 """Database-level guarantees that must hold even for writes that bypass the ORM."""
 
-from typing import Any
+from collections.abc import Callable
 
 from django.db import migrations
 
@@ -226,7 +226,11 @@ def _undeletable_sql(vendor: str, table: str, key: str) -> tuple[list[str], list
     return forward, backward
 
 
-def _run_sql(statements: Any) -> migrations.RunPython:
+def _run_sql(
+    statements: Callable[[str], tuple[list[str], list[str]]],
+) -> migrations.RunPython:
+    """A RunPython running ``statements(vendor)``'s forward or backward SQL."""
+
     def forward(apps, schema_editor):
         for statement in statements(schema_editor.connection.vendor)[0]:
             schema_editor.execute(statement, params=None)

@@ -119,19 +119,6 @@ def member_tiers_for_earning(*, member_ids: list[int]) -> dict[int, tuple[str | 
     return tiers
 
 
-def member_tier_codes(*, member_ids: list[int]) -> dict[int, str | None]:
-    """Each member's current tier code (``None`` only while no tier is configured)."""
-    return {pk: code for pk, (code, _) in member_tiers_for_earning(member_ids=member_ids).items()}
-
-
-def member_points_multipliers(*, member_ids: list[int]) -> dict[int, Decimal]:
-    """Each member's tier points multiplier (see :func:`member_tiers_for_earning`)."""
-    return {
-        pk: multiplier
-        for pk, (_, multiplier) in member_tiers_for_earning(member_ids=member_ids).items()
-    }
-
-
 def _window_figures(*, member: Member, tier: Tier, as_of: dt.date) -> tuple[Decimal, Decimal]:
     """Average AUM and total contribution over ``tier``'s window ending at ``as_of`` (the same
     window evaluation uses: ``window_months`` calendar months ending with as_of's month)."""

@@ -2,13 +2,12 @@
 
 import datetime as dt
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from django.db.models import QuerySet, Sum
 
 from loyalty.timeutils import business_date, business_today
 from members.models import Member
-from members.selectors import member_points_multipliers, member_tier_codes
+from members.selectors import member_tiers_for_earning
 from points.models import Account, Entry, Lot, Transaction
 from points.services.earning import (
     campaigns_active,
@@ -69,8 +68,7 @@ def points_pending_estimate(*, member: Member, limit: int = 200) -> int:
         return 0
     rules = earning_rules_active()
     campaigns = campaigns_active()
-    tier = member_tier_codes(member_ids=[member.pk]).get(member.pk)
-    multiplier = member_points_multipliers(member_ids=[member.pk]).get(member.pk, Decimal(1))
+    tier, multiplier = member_tiers_for_earning(member_ids=[member.pk])[member.pk]
     total = 0
     for row in rows:
         on = business_date(row.occurred_at)

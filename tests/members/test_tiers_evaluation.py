@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from members.models import MemberTier, Message, Tier, TierEvaluationRun, TierHistory
-from members.selectors import member_points_multipliers, member_tier_codes, member_tier_standing
+from members.selectors import member_tier_standing, member_tiers_for_earning
 from members.services import (
     tier_evaluate,
     tier_evaluation_start,
@@ -328,23 +328,20 @@ def test_an_approved_override_holds_until_it_expires(tiers):
 def test_multiplier_follows_an_upgrade_at_once(tiers):
     member = MemberFactory()
     other = MemberFactory()
-    assert member_points_multipliers(member_ids=[member.pk]) == {member.pk: Decimal("1.00")}
+    assert member_tiers_for_earning(member_ids=[member.pk]) == {
+        member.pk: ("STANDARD", Decimal("1.00"))
+    }
     snapshots(member, "600000.00")
     evaluate()
-    assert member_points_multipliers(member_ids=[member.pk, other.pk]) == {
-        member.pk: Decimal("1.50"),
-        other.pk: Decimal("1.00"),
-    }
-    assert member_tier_codes(member_ids=[member.pk, other.pk]) == {
-        member.pk: "PLATINUM",
-        other.pk: "STANDARD",
+    assert member_tiers_for_earning(member_ids=[member.pk, other.pk]) == {
+        member.pk: ("PLATINUM", Decimal("1.50")),
+        other.pk: ("STANDARD", Decimal("1.00")),
     }
 
 
 def test_without_tiers_everyone_earns_at_one_and_has_no_tier():
     member = MemberFactory()
-    assert member_points_multipliers(member_ids=[member.pk]) == {member.pk: Decimal(1)}
-    assert member_tier_codes(member_ids=[member.pk]) == {member.pk: None}
+    assert member_tiers_for_earning(member_ids=[member.pk]) == {member.pk: (None, Decimal(1))}
 
 
 def test_a_deactivated_tier_sends_its_members_to_the_qualified_tier(tiers):
