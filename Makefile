@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DJANGO_SETTINGS_MODULE ?= config.settings.default
 
-.PHONY: run install migrate seed test lint typecheck bench worker beat messages clean
+.PHONY: run install migrate seed test lint typecheck imports bench worker beat messages stop clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,21 +16,25 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed
 
-## Run the service with demo data on SQLite, tasks in-process: http://127.0.0.1:8000/
-run: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	$(BIN)/python manage.py runserver 127.0.0.1:8000
+# Without DATABASE_URL (and REDIS_URL for the tests) the servers are started from wheels.
+DEVSERVERS := $(BIN)/python -m config.devservers
 
-## The whole test suite on PostgreSQL (DATABASE_URL) and Redis (REDIS_URL).
+## Run the service with demo data, tasks in-process: http://127.0.0.1:8000/
+run: install
+	DEBUG=1 $(DEVSERVERS) run -- sh -c '$(BIN)/python manage.py migrate --noinput && \
+	  $(BIN)/python manage.py seed_demo && exec $(BIN)/python manage.py runserver 127.0.0.1:8000'
+
+## The whole test suite on PostgreSQL and Redis.
 test: install
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/loyalty} \
-	REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/0} \
-	$(BIN)/pytest -n $${PYTEST_WORKERS:-2} $(PYTEST_ARGS)
+	$(DEVSERVERS) run --redis -- $(BIN)/pytest -n $${PYTEST_WORKERS:-2} $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## The layers: loyalty < members < points < {rewards, events} < insights.
+imports: install
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy .
@@ -48,5 +52,9 @@ messages: install
 	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=tests --ignore=bench --no-obsolete
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
-clean:
-	rm -rf $(VENV) db.sqlite3
+## Stop the embedded servers; clean also removes their data and the virtualenv.
+stop:
+	@if [ -x $(BIN)/python ]; then $(DEVSERVERS) stop; fi
+
+clean: stop
+	rm -rf $(VENV) .devservers

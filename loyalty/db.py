@@ -1,61 +1,38 @@
-"""Database-level guarantees that must hold even for writes that bypass the ORM."""
+"""Database-level guarantees that must hold even for writes that bypass the ORM.
 
-from collections.abc import Callable
+Each function here returns a migration operation (``RunSQL`` with its reverse) that installs a
+PostgreSQL trigger: append-only tables, undeletable rows, references checked once per statement.
+"""
 
 from django.db import migrations
 
+_REFUSE_CHANGE_FUNCTION = """
+CREATE OR REPLACE FUNCTION loyalty_refuse_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'table % is append-only: % refused', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'restrict_violation';
+END;
+$$ LANGUAGE plpgsql;
+"""
 
-def _append_only_sql(vendor: str, table: str) -> tuple[list[str], list[str]]:
-    if vendor == "postgresql":
-        forward = [
-            """
-            CREATE OR REPLACE FUNCTION loyalty_refuse_change() RETURNS trigger AS $$
-            BEGIN
-                RAISE EXCEPTION 'table % is append-only: % refused', TG_TABLE_NAME, TG_OP
-                    USING ERRCODE = 'restrict_violation';
-            END;
-            $$ LANGUAGE plpgsql;
-            """,
+
+def append_only(table: str) -> migrations.RunSQL:
+    """A migration operation that makes ``table`` refuse UPDATE and DELETE of any row.
+
+    TRUNCATE stays possible for the owner, so a test database can still be flushed.
+    """
+    return migrations.RunSQL(
+        [
+            _REFUSE_CHANGE_FUNCTION,
             f"""
             CREATE OR REPLACE TRIGGER {table}_append_only
             BEFORE UPDATE OR DELETE ON {table}
             FOR EACH ROW EXECUTE FUNCTION loyalty_refuse_change();
             """,
-        ]
-        backward = [
-            f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};",
-        ]
-    elif vendor == "sqlite":
-        forward = [
-            f"""
-            CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}
-            BEGIN SELECT RAISE(ABORT, '{table} is append-only: UPDATE refused'); END;
-            """,
-            f"""
-            CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table}
-            BEGIN SELECT RAISE(ABORT, '{table} is append-only: DELETE refused'); END;
-            """,
-        ]
-        backward = [
-            f"DROP TRIGGER IF EXISTS {table}_no_update;",
-            f"DROP TRIGGER IF EXISTS {table}_no_delete;",
-        ]
-    else:
-        forward, backward = [], []
-    return forward, backward
-
-
-def append_only(table: str, *, reapply: bool = False) -> migrations.RunPython:
-    """A migration operation that makes ``table`` refuse UPDATE and DELETE of any row.
-
-    TRUNCATE stays possible for the owner, so a test database can still be flushed. On SQLite a
-    migration that rebuilds the table drops its triggers; it puts them back with
-    ``append_only(table, reapply=True)``, which leaves them in place when it is reversed.
-    """
-
-    if reapply:  # the triggers belong to the migration that first made the table append-only
-        return _run_sql(lambda vendor: (_append_only_sql(vendor, table)[0], []))
-    return _run_sql(lambda vendor: _append_only_sql(vendor, table))
+        ],
+        [f"DROP TRIGGER IF EXISTS {table}_append_only ON {table};"],
+        elidable=False,
+    )
 
 
 # Foreign keys checked once per statement.
@@ -78,10 +55,6 @@ def append_only(table: str, *, reapply: bool = False) -> migrations.RunPython:
 # table alone; here TRUNCATE is left to the owner, whose tool it is for emptying a database (a
 # test flush truncates every table in one statement). The functions run with the search_path of
 # the migration that created them, so a caller's search_path cannot point a check elsewhere.
-#
-# On SQLite (the demo database) these references are not checked: a trigger there would have
-# to name the referenced table, and SQLite then refuses the table rebuild Django performs for
-# most schema changes to it.
 
 _CHECK_REFERENCES_FUNCTION = """
 CREATE OR REPLACE FUNCTION loyalty_check_references() RETURNS trigger AS $$
@@ -141,55 +114,60 @@ $$ LANGUAGE plpgsql;
 """
 
 
-def _checked_references_sql(
-    vendor: str, table: str, references: dict[str, tuple[str, str]]
-) -> tuple[list[str], list[str]]:
-    if vendor == "postgresql":
-        arguments = ", ".join(
-            f"'{column}', '{target}', '{target_column}'"
-            for column, (target, target_column) in references.items()
-        )
-        forward = [
-            _CHECK_REFERENCES_FUNCTION,
+def checked_references(table: str, references: dict[str, tuple[str, str]]) -> migrations.RunSQL:
+    """A migration operation that checks ``table``'s ``references`` (column: (referenced
+    table, referenced column)) once per INSERT statement over all its rows, and on UPDATE for
+    each row whose reference changes.
+
+    For columns declared ``ForeignKey(db_constraint=False)`` whose referenced table is
+    :func:`undeletable`: see the comment above for why that is as strong as a foreign key.
+    A dangling reference raises ``foreign_key_violation`` (Django's ``IntegrityError``) and
+    the statement writes nothing.
+    """
+    arguments = ", ".join(
+        f"'{column}', '{target}', '{target_column}'"
+        for column, (target, target_column) in references.items()
+    )
+    forward = [
+        _CHECK_REFERENCES_FUNCTION,
+        f"""
+        CREATE TRIGGER {table}_insert_references
+        AFTER INSERT ON {table}
+        REFERENCING NEW TABLE AS loyalty_new_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION loyalty_check_references({arguments});
+        """,
+    ]
+    backward = [f"DROP TRIGGER IF EXISTS {table}_insert_references ON {table};"]
+    for column, (target, target_column) in references.items():
+        function = f"{table}_{column}_reference"
+        name = f"{table}_{column}_update_reference"
+        forward += [
+            _CHECK_COLUMN_FUNCTION.format(
+                function=function,
+                table=table,
+                column=column,
+                target=target,
+                target_column=target_column,
+            ),
             f"""
-            CREATE TRIGGER {table}_insert_references
-            AFTER INSERT ON {table}
-            REFERENCING NEW TABLE AS loyalty_new_rows
-            FOR EACH STATEMENT EXECUTE FUNCTION loyalty_check_references({arguments});
+            CREATE TRIGGER {name}
+            AFTER UPDATE OF {column} ON {table}
+            FOR EACH ROW
+            WHEN (NEW.{column} IS NOT NULL AND OLD.{column} IS DISTINCT FROM NEW.{column})
+            EXECUTE FUNCTION {function}();
             """,
         ]
-        backward = [f"DROP TRIGGER IF EXISTS {table}_insert_references ON {table};"]
-        for column, (target, target_column) in references.items():
-            function = f"{table}_{column}_reference"
-            name = f"{table}_{column}_update_reference"
-            forward += [
-                _CHECK_COLUMN_FUNCTION.format(
-                    function=function,
-                    table=table,
-                    column=column,
-                    target=target,
-                    target_column=target_column,
-                ),
-                f"""
-                CREATE TRIGGER {name}
-                AFTER UPDATE OF {column} ON {table}
-                FOR EACH ROW
-                WHEN (NEW.{column} IS NOT NULL AND OLD.{column} IS DISTINCT FROM NEW.{column})
-                EXECUTE FUNCTION {function}();
-                """,
-            ]
-            backward += [
-                f"DROP TRIGGER IF EXISTS {name} ON {table};",
-                f"DROP FUNCTION IF EXISTS {function}();",
-            ]
-    else:
-        forward, backward = [], []
-    return forward, backward
+        backward += [
+            f"DROP TRIGGER IF EXISTS {name} ON {table};",
+            f"DROP FUNCTION IF EXISTS {function}();",
+        ]
+    return migrations.RunSQL(forward, backward, elidable=False)
 
 
-def _undeletable_sql(vendor: str, table: str, key: str) -> tuple[list[str], list[str]]:
-    if vendor == "postgresql":
-        forward = [
+def undeletable(table: str, key: str = "id") -> migrations.RunSQL:
+    """A migration operation that makes ``table`` refuse DELETE and any change of ``key``."""
+    return migrations.RunSQL(
+        [
             _REFUSE_DELETE_FUNCTION,
             f"""
             CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
@@ -200,61 +178,10 @@ def _undeletable_sql(vendor: str, table: str, key: str) -> tuple[list[str], list
             FOR EACH ROW WHEN (OLD.{key} IS DISTINCT FROM NEW.{key})
             EXECUTE FUNCTION loyalty_refuse_delete();
             """,
-        ]
-        backward = [
+        ],
+        [
             f"DROP TRIGGER IF EXISTS {table}_no_delete ON {table};",
             f"DROP TRIGGER IF EXISTS {table}_no_rekey ON {table};",
-        ]
-    elif vendor == "sqlite":
-        forward = [
-            f"""
-            CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}
-            BEGIN SELECT RAISE(ABORT, 'rows of {table} are never deleted'); END;
-            """,
-            f"""
-            CREATE TRIGGER {table}_no_rekey BEFORE UPDATE OF {key} ON {table}
-            WHEN OLD.{key} IS NOT NEW.{key}
-            BEGIN SELECT RAISE(ABORT, 'rows of {table} are never re-keyed'); END;
-            """,
-        ]
-        backward = [
-            f"DROP TRIGGER IF EXISTS {table}_no_delete;",
-            f"DROP TRIGGER IF EXISTS {table}_no_rekey;",
-        ]
-    else:
-        forward, backward = [], []
-    return forward, backward
-
-
-def _run_sql(
-    statements: Callable[[str], tuple[list[str], list[str]]],
-) -> migrations.RunPython:
-    """A RunPython running ``statements(vendor)``'s forward or backward SQL."""
-
-    def forward(apps, schema_editor):
-        for statement in statements(schema_editor.connection.vendor)[0]:
-            schema_editor.execute(statement, params=None)
-
-    def backward(apps, schema_editor):
-        for statement in statements(schema_editor.connection.vendor)[1]:
-            schema_editor.execute(statement, params=None)
-
-    return migrations.RunPython(forward, backward, elidable=False)
-
-
-def checked_references(table: str, references: dict[str, tuple[str, str]]) -> migrations.RunPython:
-    """A migration operation that checks ``table``'s ``references`` (column: (referenced
-    table, referenced column)) once per INSERT statement over all its rows, and on UPDATE for
-    each row whose reference changes.
-
-    For columns declared ``ForeignKey(db_constraint=False)`` whose referenced table is
-    :func:`undeletable`: see the comment above for why that is as strong as a foreign key.
-    A dangling reference raises ``foreign_key_violation`` (Django's ``IntegrityError``) and
-    the statement writes nothing.
-    """
-    return _run_sql(lambda vendor: _checked_references_sql(vendor, table, references))
-
-
-def undeletable(table: str, key: str = "id") -> migrations.RunPython:
-    """A migration operation that makes ``table`` refuse DELETE and any change of ``key``."""
-    return _run_sql(lambda vendor: _undeletable_sql(vendor, table, key))
+        ],
+        elidable=False,
+    )

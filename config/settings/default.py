@@ -1,6 +1,7 @@
 """Settings read from the environment (12-factor).
 
-Development defaults need nothing installed: SQLite, tasks run in-process, cache in memory.
+Development defaults need nothing installed: PostgreSQL is the embedded server ``make run`` and
+``make test`` start (``config/devservers.py``), tasks run in-process, the cache is in memory.
 Production is ``DEBUG=0`` with ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL`` and
 ``REDIS_URL`` set; :func:`_require` fails loudly at start-up when one is missing.
 """
@@ -13,6 +14,8 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from config import devservers
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -109,19 +112,16 @@ TEMPLATES = [
     },
 ]
 
+# PostgreSQL only: the ledger, tier evaluation and the integrity checks are PostgreSQL SQL.
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        os.environ.get("DATABASE_URL") or devservers.PG_URL,
         conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Concurrency is proven on PostgreSQL; SQLite only needs to tolerate the dev server.
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # SQLite cannot include columns in a unique constraint; members.0005 adds a plain one.
-    SILENCED_SYSTEM_CHECKS = ["models.W039"]
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...).")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

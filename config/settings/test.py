@@ -1,9 +1,14 @@
-"""Test settings: PostgreSQL and Redis, as in production, unless overridden by the environment."""
+"""Test settings: PostgreSQL and Redis, as in production.
+
+``DATABASE_URL`` and ``REDIS_URL`` name the servers; unset, they are the embedded ones that
+``make test`` starts (``config/devservers.py``).
+"""
 
 import os
 
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loyalty")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+from config import devservers
+
+os.environ.setdefault("REDIS_URL", devservers.REDIS_URL)
 os.environ.setdefault("DEBUG", "1")
 
 from config.settings.default import *  # noqa: F403

@@ -4,6 +4,6 @@ from loyalty.db import append_only
 
 
 class Migration(migrations.Migration):
-    dependencies = [("members", "0006_snapshot_unique_on_sqlite")]
+    dependencies = [("members", "0005_evaluation_write_indexes")]
 
     operations = [append_only("members_tierhistory")]

@@ -4,7 +4,7 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
-from loyalty.db import append_only, checked_references, undeletable
+from loyalty.db import checked_references, undeletable
 
 
 class Migration(migrations.Migration):
@@ -123,8 +123,6 @@ class Migration(migrations.Migration):
             name="created_at",
             field=models.DateTimeField(default=django.utils.timezone.now, verbose_name="created"),
         ),
-        # SQLite rebuilt the table for the AlterField above, without its triggers.
-        append_only("members_tierhistory", reapply=True),
         # Referenced rows are never deleted or re-keyed, so the once-per-statement checks
         # below are as strong as the foreign keys they replace (see loyalty.db).
         undeletable("members_member"),

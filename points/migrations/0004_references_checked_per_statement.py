@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from loyalty.db import append_only, checked_references, undeletable
+from loyalty.db import checked_references, undeletable
 
 
 class Migration(migrations.Migration):
@@ -88,8 +88,6 @@ class Migration(migrations.Migration):
                 verbose_name="member",
             ),
         ),
-        # SQLite rebuilt the ledger table for the AlterField above, without its triggers.
-        append_only("points_entry", reapply=True),
         # Inbox rows and earning rules are kept for good (entries point at them); members
         # were made undeletable by members 0008 and entries are append-only. That is what
         # makes the once-per-statement checks below as strong as foreign keys (loyalty.db).
