@@ -7,6 +7,7 @@ from django.db.models import Avg, Count, OuterRef, Prefetch, QuerySet, Subquery,
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.errors import NotFound
 from loyalty.money import MONEY_QUANTUM
 from loyalty.timeutils import business_date
 from members.errors import EvaluationRunNotFound, MemberNotFound, TierOverrideNotFound
@@ -253,3 +254,27 @@ def tier_member_counts() -> dict[str, int]:
     for row in rows:
         counts[row["code"]] = row["n"]
     return counts
+
+
+# --- For the API ---------------------------------------------------------------------------
+
+
+def member_exists(*, customer_no: str) -> bool:
+    return Member.objects.filter(customer_no=customer_no).exists()
+
+
+def member_ids_by_customer_no(*, customer_nos: set[str]) -> dict[str, int]:
+    """Member ids by customer number, for the known ones among ``customer_nos`` (one query,
+    the numbers bound as one array)."""
+    if not customer_nos:
+        return {}
+    rows = Member.objects.filter(customer_no__any=list(customer_nos))
+    return dict(rows.values_list("customer_no", "id"))
+
+
+def member_message_get(*, member: Member, message_id: Any) -> Message:
+    """One of ``member``'s messages; another member's answers not found, like a missing one."""
+    message = member_messages(member=member).filter(id=message_id).first()
+    if message is None:
+        raise NotFound()
+    return message

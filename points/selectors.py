@@ -2,13 +2,15 @@
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import QuerySet, Sum
 
+from loyalty.errors import NotFound
 from loyalty.timeutils import business_date, business_today
 from members.models import Member
 from members.selectors import member_tiers_for_earning
-from points.models import Account, Entry, Lot, Transaction
+from points.models import Account, Adjustment, Entry, Lot, Transaction
 from points.services.earning import (
     campaigns_active,
     earning_points_calculate,
@@ -96,3 +98,16 @@ def points_pending_estimate(*, member: Member, limit: int = 200) -> int:
 def points_entries_list(*, member: Member) -> QuerySet[Entry]:
     """The member's ledger, newest first."""
     return Entry.objects.filter(member=member).order_by("-id")
+
+
+def adjustment_list() -> QuerySet[Adjustment]:
+    """Manual adjustments with the member, the requester, the decider and the entry joined
+    (what the API shows of each)."""
+    return Adjustment.objects.select_related("member", "requested_by", "decided_by", "entry")
+
+
+def adjustment_get(*, adjustment_id: Any) -> Adjustment:
+    adjustment = adjustment_list().filter(pk=adjustment_id).first()
+    if adjustment is None:
+        raise NotFound()
+    return adjustment

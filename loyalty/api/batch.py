@@ -56,3 +56,19 @@ class BatchItemSerializer(serializers.Serializer):
 
     def errors_full(self) -> Any:
         return serializers.ValidationError(self.errors).get_full_details()
+
+
+class BatchErrorSerializer(serializers.Serializer):
+    """One reason an item was refused: the field (dotted when nested, ``null`` for the item as
+    a whole), a stable code and a translated message."""
+
+    field = serializers.CharField(allow_null=True)
+    code = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class BatchRejectionSerializer(serializers.Serializer):
+    """An item of the batch that was not stored: its index in the request and why."""
+
+    index = serializers.IntegerField()
+    errors = BatchErrorSerializer(many=True)  # type: ignore[assignment]  # a field named like Serializer.errors

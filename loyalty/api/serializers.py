@@ -1,0 +1,54 @@
+"""Serializer pieces every app's API shares, so a rule reads and answers the same everywhere.
+
+- :class:`StrictSerializer` refuses a body field it does not declare (400, ``unknown_field``
+  on that field), so a misspelt field never passes silently as if it had been left out.
+- :class:`MoneyField` is an amount of money as a decimal string with the ledger's precision
+  (``loyalty.money``), never a float.
+- :func:`not_in_future` refuses a business date after today in the bank's timezone
+  (``future_date``): balances, snapshots and birthdays are facts, not forecasts.
+"""
+
+import datetime as dt
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from loyalty.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
+from loyalty.timeutils import business_today
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a typo never passes silently."""
+
+    # The docstring is the schema's description of every body without its own. A subclass
+    # that overrides ``validate`` calls ``super().validate(attrs)`` first, so an unknown
+    # field is reported before its own rules.
+
+    def validate(self, attrs: Any) -> Any:
+        if isinstance(self.initial_data, dict):
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        name: [
+                            serializers.ErrorDetail(str(_("Unknown field.")), code="unknown_field")
+                        ]
+                        for name in unknown
+                    }
+                )
+        return attrs
+
+
+class MoneyField(serializers.DecimalField):
+    """An amount of money as a decimal string (``"1234.50"``), ``NUMERIC(18, 2)`` like the
+    columns it reads and writes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, **kwargs)
+
+
+def not_in_future(value: dt.date | None) -> None:
+    """Field validator: the date is today or earlier in the bank's timezone."""
+    if value is not None and value > business_today():
+        raise serializers.ValidationError(_("This date is in the future."), code="future_date")
