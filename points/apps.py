@@ -8,7 +8,10 @@ class PointsConfig(AppConfig):
 
     def ready(self) -> None:
         from members.signals import member_closed
+        from points.api.sections import points_sections_register
         from points.services.ledger import member_closed_receiver
 
         # A closed membership forfeits its balance inside the closing transaction.
         member_closed.connect(member_closed_receiver, dispatch_uid="points.forfeit_on_close")
+        # The balance on /me/ and the points summary on the staff member detail.
+        points_sections_register()

@@ -1,69 +1,76 @@
+"""Output shapes that several members views answer with, and the asset-snapshot item.
+
+A shape that only one view uses is nested in that view (``InputSerializer``,
+``OutputSerializer``); the ones here are shared: the staff member row and its detail, the
+member's own profile, a message, a tier reference, a tier-history row. ``/me/`` and the staff
+detail are composed from :class:`MeOutputSerializer` and :class:`MemberDetailOutputSerializer`
+with the sections other apps register (``members.api.sections``).
+"""
+
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from loyalty.api.batch import BatchItemSerializer
-from loyalty.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
-from loyalty.timeutils import business_today
-from members.api.tiers import TierHistoryOutputSerializer, TierRefSerializer
+from loyalty.api.batch import BatchItemSerializer, batch_validate
+from loyalty.api.serializers import MoneyField, not_in_future
 from members.models import (
     AssetSnapshot,
     Member,
     Message,
+    TierBenefit,
+    TierHistory,
     customer_no_validator,
-    phone_validator,
 )
-from members.selectors import member_tier_get, member_tier_history, member_tier_standing
+from members.selectors import (
+    member_ids_by_customer_no,
+    member_snapshots,
+    member_tier_get,
+    member_tier_history,
+    member_tier_standing,
+)
 
 
-def _not_in_future(value):
-    if value is not None and value > business_today():
-        raise serializers.ValidationError(_("This date is in the future."), code="future_date")
-    return value
+class MultiplierField(serializers.DecimalField):
+    """A tier's points multiplier (``"1.50"``), ``NUMERIC(5, 2)`` like its column."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_digits=5, decimal_places=2, **kwargs)
 
 
-class MemberInputSerializer(serializers.Serializer):
-    """``PUT /api/v1/members/{customer_no}/``: only ``name`` is required on create."""
+class TierRefSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
 
-    name = serializers.CharField(max_length=100, required=False)
-    gender = serializers.ChoiceField(choices=Member.Gender.choices, required=False)
-    birth_date = serializers.DateField(required=False, allow_null=True, validators=[_not_in_future])
-    phone = serializers.CharField(
-        max_length=20, required=False, allow_blank=True, validators=[phone_validator]
-    )
-    email = serializers.EmailField(required=False, allow_blank=True)
-    occupation = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    income_band = serializers.CharField(max_length=32, required=False, allow_blank=True)
-    city = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    branch_code = serializers.CharField(max_length=16, required=False, allow_blank=True)
-    credit_grade = serializers.CharField(max_length=8, required=False, allow_blank=True)
-    risk_level = serializers.ChoiceField(
-        choices=Member.RiskLevel.choices, required=False, allow_blank=True
-    )
-    marketing_consent = serializers.BooleanField(required=False)
-    preferred_language = serializers.ChoiceField(choices=Member.Language.choices, required=False)
-    joined_at = serializers.DateField(required=False, validators=[_not_in_future])
-    status = serializers.ChoiceField(choices=Member.Status.choices, required=False)
 
-    def validate(self, attrs):
-        unknown = (
-            set(self.initial_data) - set(self.fields)
-            if isinstance(self.initial_data, dict)
-            else set()
-        )
-        if unknown:
-            raise serializers.ValidationError(
-                {name: [_("Unknown field.")] for name in sorted(unknown)}, code="unknown_field"
-            )
-        if self.context.get("creating") and not attrs.get("name"):
-            raise serializers.ValidationError(
-                {
-                    "name": [
-                        serializers.ErrorDetail(_("A new member needs a name."), code="required")
-                    ]
-                }
-            )
-        return attrs
+class BenefitOutputSerializer(serializers.ModelSerializer):
+    text = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = TierBenefit
+        fields = ["kind", "text"]
+
+
+class TierHistoryOutputSerializer(serializers.ModelSerializer):
+    from_tier = serializers.CharField(source="from_tier.code", allow_null=True, default=None)
+    to_tier = serializers.CharField(source="to_tier.code")
+    run_id = serializers.UUIDField(source="run.run_id", allow_null=True, default=None)
+    avg_aum = MoneyField(allow_null=True)
+    contribution = MoneyField(allow_null=True)
+
+    class Meta:
+        model = TierHistory
+        fields = [
+            "from_tier",
+            "to_tier",
+            "reason",
+            "as_of",
+            "avg_aum",
+            "contribution",
+            "run_id",
+            "occurred_at",
+        ]
 
 
 class SnapshotOutputSerializer(serializers.ModelSerializer):
@@ -85,22 +92,13 @@ class SnapshotOutputSerializer(serializers.ModelSerializer):
 class MemberOutputSerializer(serializers.ModelSerializer):
     """A member as staff see it; the phone is always masked."""
 
+    # A row of the list and the head of the detail; reads the ``latest_*`` and ``tier_code``
+    # annotations of ``member_list()``.
+
     phone = serializers.CharField(source="phone_masked", read_only=True)
-    aum = serializers.DecimalField(
-        source="latest_aum",
-        max_digits=MONEY_MAX_DIGITS,
-        decimal_places=MONEY_DECIMAL_PLACES,
-        read_only=True,
-        allow_null=True,
-        default=None,
-    )
-    contribution = serializers.DecimalField(
-        source="latest_contribution",
-        max_digits=MONEY_MAX_DIGITS,
-        decimal_places=MONEY_DECIMAL_PLACES,
-        read_only=True,
-        allow_null=True,
-        default=None,
+    aum = MoneyField(source="latest_aum", read_only=True, allow_null=True, default=None)
+    contribution = MoneyField(
+        source="latest_contribution", read_only=True, allow_null=True, default=None
     )
     assets_as_of = serializers.DateField(
         source="latest_as_of", read_only=True, allow_null=True, default=None
@@ -144,12 +142,17 @@ class MemberTierOutputSerializer(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
     since = serializers.DateField(allow_null=True)
-    multiplier = serializers.DecimalField(max_digits=5, decimal_places=2)
+    multiplier = MultiplierField()
     failing_evaluations = serializers.IntegerField()
     override_until = serializers.DateTimeField(allow_null=True)
 
 
 class MemberDetailOutputSerializer(MemberOutputSerializer):
+    """A member as staff see it; the phone is always masked."""
+
+    # The row, the tier with its history and the last twelve snapshots; the staff detail
+    # view composes it with the sections other apps register (``members.api.sections``).
+
     snapshots = serializers.SerializerMethodField()
     tier = serializers.SerializerMethodField()
     tier_history = serializers.SerializerMethodField()
@@ -158,9 +161,8 @@ class MemberDetailOutputSerializer(MemberOutputSerializer):
         fields = [*MemberOutputSerializer.Meta.fields, "tier", "snapshots", "tier_history"]
 
     def get_snapshots(self, member) -> list[dict]:
-        rows = member.snapshots.order_by("-as_of")[:12]
         # ``.data`` of a many=True serializer is a ReturnList; the stubs say ReturnDict.
-        return SnapshotOutputSerializer(rows, many=True).data  # type: ignore[return-value]
+        return SnapshotOutputSerializer(member_snapshots(member=member), many=True).data  # type: ignore[return-value]
 
     @extend_schema_field(MemberTierOutputSerializer(allow_null=True))
     def get_tier(self, member) -> dict | None:
@@ -187,6 +189,9 @@ class MemberDetailOutputSerializer(MemberOutputSerializer):
 
 
 class MeOutputSerializer(serializers.ModelSerializer):
+    # The signed-in member's profile (phone masked) and tier; ``/me/`` composes it with the
+    # sections other apps register (``members.api.sections``).
+
     phone = serializers.CharField(source="phone_masked", read_only=True)
     tier = serializers.SerializerMethodField()
 
@@ -214,22 +219,30 @@ class MeOutputSerializer(serializers.ModelSerializer):
         return {"code": tier.code, "name": tier.name} if tier else None
 
 
-class _Amount(serializers.DecimalField):
-    def __init__(self, **kwargs):
-        kwargs.setdefault("required", False)
-        kwargs.setdefault("default", 0)
-        super().__init__(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, **kwargs)
+class MessageOutputSerializer(serializers.ModelSerializer):
+    read = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Message
+        fields = ["id", "kind", "title", "body", "data", "created_at", "read", "read_at"]
+
+    def get_read(self, message) -> bool:
+        return message.read_at is not None
 
 
 class AssetSnapshotItemSerializer(BatchItemSerializer):
+    """One asset snapshot: a member's holdings and contribution on one date."""
+
+    # ``context["member_ids"]`` maps the batch's known customer numbers to member ids.
+
     customer_no = serializers.CharField(max_length=32, validators=[customer_no_validator])
-    as_of = serializers.DateField(validators=[_not_in_future])
-    deposits = _Amount(min_value=0)
-    wealth = _Amount(min_value=0)
-    funds = _Amount(min_value=0)
-    insurance = _Amount(min_value=0)
-    loans = _Amount(min_value=0)
-    contribution = _Amount()
+    as_of = serializers.DateField(validators=[not_in_future])
+    deposits = MoneyField(required=False, default=0, min_value=0)
+    wealth = MoneyField(required=False, default=0, min_value=0)
+    funds = MoneyField(required=False, default=0, min_value=0)
+    insurance = MoneyField(required=False, default=0, min_value=0)
+    loans = MoneyField(required=False, default=0, min_value=0)
+    contribution = MoneyField(required=False, default=0)
     currency = serializers.ChoiceField(choices=[("CNY", "CNY")], required=False, default="CNY")
 
     def validate_customer_no(self, value):
@@ -245,34 +258,44 @@ class AssetSnapshotItemSerializer(BatchItemSerializer):
         return attrs
 
 
-class AssetSnapshotBatchSerializer(serializers.Serializer):
-    """The request body, for the schema: each item is validated alone by the view."""
-
-    snapshots = AssetSnapshotItemSerializer(many=True)
-
-
-class BatchResultSerializer(serializers.Serializer):
-    accepted = serializers.IntegerField()
-    duplicates = serializers.IntegerField()
-    rejected = serializers.ListField(child=serializers.DictField())
-
-
-class MemberTokenInputSerializer(serializers.Serializer):
-    customer_no = serializers.CharField(max_length=32)
-
-
-class MemberTokenOutputSerializer(serializers.Serializer):
-    access = serializers.CharField()
-    refresh = serializers.CharField()
-    customer_no = serializers.CharField()
-
-
-class MessageOutputSerializer(serializers.ModelSerializer):
-    read = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Message
-        fields = ["id", "kind", "title", "body", "data", "created_at", "read", "read_at"]
-
-    def get_read(self, message) -> bool:
-        return message.read_at is not None
+def asset_snapshot_items_validate(
+    items: list[Any],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(valid, rejected)`` for a batch's raw items: each item is judged alone, and an item
+    repeating an earlier one's member and date is refused (``duplicate_in_batch``) rather
+    than silently replacing it. ``rejected`` is ordered by index."""
+    customer_nos = {
+        item["customer_no"]
+        for item in items
+        if isinstance(item, dict) and isinstance(item.get("customer_no"), str)
+    }
+    valid, rejected = batch_validate(
+        items,
+        serializer_class=AssetSnapshotItemSerializer,
+        context={"member_ids": member_ids_by_customer_no(customer_nos=customer_nos)},
+    )
+    first_index: dict[tuple, int] = {}
+    unique = []
+    for index, data in valid:
+        key = (data["member_id"], data["as_of"])
+        if key in first_index:
+            rejected.append(
+                {
+                    "index": index,
+                    "errors": [
+                        {
+                            "field": None,
+                            "code": "duplicate_in_batch",
+                            "detail": str(
+                                _("Item %(index)s already holds this member and date.")
+                                % {"index": first_index[key]}
+                            ),
+                        }
+                    ],
+                }
+            )
+            continue
+        first_index[key] = index
+        unique.append(data)
+    rejected.sort(key=lambda row: row["index"])
+    return unique, rejected

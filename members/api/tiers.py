@@ -1,30 +1,25 @@
 """Tiers over HTTP: the ladder, evaluation runs, the simulator, overrides and ``/me/tier/``.
 
 Each view parses its input with a nested ``InputSerializer``, calls one service or selector and
-answers with a nested ``OutputSerializer``.
+answers with its ``OutputSerializer``; evaluation dates are never in the future nor before the
+first date evaluations know (``EARLIEST_AS_OF``).
 """
 
 import datetime as dt
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loyalty.api.permissions import HasRolePermission, IsMember
-from loyalty.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
-from loyalty.timeutils import business_today
+from loyalty.api.schema import nested_components
+from loyalty.api.serializers import MoneyField, StrictSerializer, not_in_future
+from members.api.serializers import BenefitOutputSerializer, MultiplierField, TierRefSerializer
 from members.filters import TierOverrideFilter
-from members.models import (
-    EARLIEST_AS_OF,
-    Tier,
-    TierBenefit,
-    TierEvaluationRun,
-    TierHistory,
-    TierOverride,
-)
+from members.models import EARLIEST_AS_OF, Tier, TierEvaluationRun, TierOverride
 from members.selectors import (
     member_get,
     member_tier_standing,
@@ -46,112 +41,16 @@ from members.services import (
 OVERRIDE_MAX_DAYS = 366
 
 
-class Money(serializers.DecimalField):
-    """An amount of money as a decimal string (``"1234.50"``)."""
-
-    def __init__(self, **kwargs):
-        super().__init__(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, **kwargs)
-
-
-class TierRefSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name = serializers.CharField()
-
-
-class BenefitOutputSerializer(serializers.ModelSerializer):
-    text = serializers.CharField(read_only=True)
-
-    class Meta:
-        model = TierBenefit
-        fields = ["kind", "text"]
-
-
-class TierOutputSerializer(serializers.ModelSerializer):
-    name = serializers.CharField(read_only=True)
-    min_avg_aum = Money(allow_null=True, read_only=True)
-    min_contribution = Money(allow_null=True, read_only=True)
-    currency = serializers.SerializerMethodField()
-    benefits = BenefitOutputSerializer(many=True, read_only=True)
-
-    class Meta:
-        model = Tier
-        fields = [
-            "code",
-            "name",
-            "rank",
-            "min_avg_aum",
-            "min_contribution",
-            "currency",
-            "rule",
-            "window_months",
-            "multiplier",
-            "grace_periods",
-            "downgrade_mode",
-            "benefits",
-        ]
-
-    def get_currency(self, tier) -> str:
-        return "CNY"
-
-
-class TierHistoryOutputSerializer(serializers.ModelSerializer):
-    from_tier = serializers.CharField(source="from_tier.code", allow_null=True, default=None)
-    to_tier = serializers.CharField(source="to_tier.code")
-    run_id = serializers.UUIDField(source="run.run_id", allow_null=True, default=None)
-    avg_aum = Money(allow_null=True)
-    contribution = Money(allow_null=True)
-
-    class Meta:
-        model = TierHistory
-        fields = [
-            "from_tier",
-            "to_tier",
-            "reason",
-            "as_of",
-            "avg_aum",
-            "contribution",
-            "run_id",
-            "occurred_at",
-        ]
-
-
-def _not_in_future(value: dt.date) -> dt.date:
-    if value > business_today():
-        raise serializers.ValidationError(_("This date is in the future."), code="future_date")
-    if value < EARLIEST_AS_OF:
+def not_before_earliest_as_of(value: dt.date | None) -> None:
+    """Field validator: evaluations know no date before ``EARLIEST_AS_OF``."""
+    if value is not None and value < EARLIEST_AS_OF:
         raise serializers.ValidationError(
             _("Evaluation dates start on %(date)s.") % {"date": EARLIEST_AS_OF.isoformat()},
             code="too_early",
         )
-    return value
 
 
-class _StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, so a typo never passes silently."""
-
-    def validate(self, attrs):
-        if isinstance(self.initial_data, dict):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {
-                        name: [serializers.ErrorDetail(_("Unknown field."), code="unknown_field")]
-                        for name in unknown
-                    }
-                )
-        return attrs
-
-
-@extend_schema(tags=["tiers"])
-class TierListApi(generics.ListAPIView):
-    """The active tiers, lowest rank first, with their benefits; for any authenticated caller
-    (members included)."""
-
-    serializer_class = TierOutputSerializer
-    filter_backends: list = []
-
-    def get_queryset(self):
-        return tier_list()
+EVALUATION_DATE_VALIDATORS = [not_in_future, not_before_earliest_as_of]
 
 
 class RunOutputSerializer(serializers.ModelSerializer):
@@ -174,6 +73,71 @@ class RunOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+class OverrideOutputSerializer(serializers.ModelSerializer):
+    customer_no = serializers.CharField(source="member.customer_no")
+    tier = TierRefSerializer()
+    requested_by = serializers.CharField(source="requested_by.username")
+    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
+
+    class Meta:
+        model = TierOverride
+        fields = [
+            "id",
+            "customer_no",
+            "tier",
+            "reason",
+            "expires_at",
+            "status",
+            "requested_by",
+            "requested_at",
+            "decided_by",
+            "decided_at",
+            "decision_note",
+        ]
+
+
+@extend_schema(tags=["tiers"])
+@nested_components
+class TierListApi(generics.ListAPIView):
+    """The active tiers, lowest rank first, with their benefits; for any authenticated caller
+    (members included)."""
+
+    class OutputSerializer(serializers.ModelSerializer):
+        name = serializers.CharField(read_only=True)
+        min_avg_aum = MoneyField(allow_null=True, read_only=True)
+        min_contribution = MoneyField(allow_null=True, read_only=True)
+        currency = serializers.SerializerMethodField()
+        benefits = BenefitOutputSerializer(many=True, read_only=True)
+
+        class Meta:
+            model = Tier
+            fields = [
+                "code",
+                "name",
+                "rank",
+                "min_avg_aum",
+                "min_contribution",
+                "currency",
+                "rule",
+                "window_months",
+                "multiplier",
+                "grace_periods",
+                "downgrade_mode",
+                "benefits",
+            ]
+
+        def get_currency(self, tier) -> str:
+            return "CNY"
+
+    serializer_class = OutputSerializer
+    filter_backends: list = []
+
+    def get_queryset(self):
+        return tier_list()
+
+
+@extend_schema(tags=["tiers"])
+@nested_components
 class TierEvaluateApi(APIView):
     """Start an evaluation run as of ``as_of`` (default: the end of the previous month).
     Answers 202 with the ``run_id``; while another run is queued or running, 409
@@ -182,15 +146,15 @@ class TierEvaluateApi(APIView):
     permission_classes = [HasRolePermission]
     required_permissions = ("members.add_tierevaluationrun",)
 
-    class InputSerializer(_StrictSerializer):
-        as_of = serializers.DateField(required=False, validators=[_not_in_future])  # type: ignore[list-item]  # DRF ignores the return value
+    class InputSerializer(StrictSerializer):
+        as_of = serializers.DateField(required=False, validators=EVALUATION_DATE_VALIDATORS)
 
     class OutputSerializer(serializers.Serializer):
         run_id = serializers.UUIDField()
         status = serializers.CharField()
         as_of = serializers.DateField()
 
-    @extend_schema(tags=["tiers"], request=InputSerializer, responses={202: OutputSerializer})
+    @extend_schema(request=InputSerializer, responses={202: OutputSerializer})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -201,29 +165,36 @@ class TierEvaluateApi(APIView):
 
 
 @extend_schema(tags=["tiers"])
+@nested_components
 class TierEvaluationRunListApi(generics.ListAPIView):
     """Evaluation runs, newest first."""
 
     permission_classes = [HasRolePermission]
     required_permissions = ("members.view_tierevaluationrun",)
-    serializer_class = RunOutputSerializer
+    OutputSerializer = RunOutputSerializer
+    serializer_class = OutputSerializer
     filter_backends: list = []
 
     def get_queryset(self):
         return tier_evaluation_run_list()
 
 
-@extend_schema(tags=["tiers"], responses=RunOutputSerializer)
+@extend_schema(tags=["tiers"])
+@nested_components
 class TierEvaluationRunDetailApi(APIView):
     """One run's status and progress."""
 
     permission_classes = [HasRolePermission]
     required_permissions = ("members.view_tierevaluationrun",)
+    OutputSerializer = RunOutputSerializer
 
+    @extend_schema(responses=OutputSerializer)
     def get(self, request, run_id):
-        return Response(RunOutputSerializer(tier_evaluation_run_get(run_id=run_id)).data)
+        return Response(self.OutputSerializer(tier_evaluation_run_get(run_id=run_id)).data)
 
 
+@extend_schema(tags=["tiers"])
+@nested_components
 class TierSimulateApi(APIView):
     """If these thresholds were published, how many members would land in each tier and how
     many would move up, down or stay, by the evaluation's own rules. Changes nothing."""
@@ -231,10 +202,10 @@ class TierSimulateApi(APIView):
     permission_classes = [HasRolePermission]
     required_permissions = ("members.change_tier",)
 
-    class ProposalSerializer(_StrictSerializer):
+    class ProposalSerializer(StrictSerializer):
         code = serializers.CharField(max_length=32)
-        min_avg_aum = Money(required=False, allow_null=True, min_value=0)
-        min_contribution = Money(required=False, allow_null=True, min_value=0)
+        min_avg_aum = MoneyField(required=False, allow_null=True, min_value=0)
+        min_contribution = MoneyField(required=False, allow_null=True, min_value=0)
         rule = serializers.ChoiceField(choices=Tier.Rule.choices, required=False)
         window_months = serializers.IntegerField(required=False, min_value=1, max_value=24)
         grace_periods = serializers.IntegerField(required=False, min_value=1, max_value=24)
@@ -245,8 +216,8 @@ class TierSimulateApi(APIView):
                 raise serializers.ValidationError(_("No tier with this code."), code="unknown_tier")
             return value
 
-    class InputSerializer(_StrictSerializer):
-        as_of = serializers.DateField(required=False, validators=[_not_in_future])  # type: ignore[list-item]  # DRF ignores the return value
+    class InputSerializer(StrictSerializer):
+        as_of = serializers.DateField(required=False, validators=EVALUATION_DATE_VALIDATORS)
         tiers = serializers.ListField(required=False, max_length=50, default=list)
 
         def validate_tiers(self, value):
@@ -276,8 +247,8 @@ class TierSimulateApi(APIView):
             code = serializers.CharField()
             name = serializers.CharField()
             rank = serializers.IntegerField()
-            min_avg_aum = Money(allow_null=True)
-            min_contribution = Money(allow_null=True)
+            min_avg_aum = MoneyField(allow_null=True)
+            min_contribution = MoneyField(allow_null=True)
             rule = serializers.CharField()
             members = serializers.IntegerField()
             qualified = serializers.IntegerField()
@@ -294,7 +265,7 @@ class TierSimulateApi(APIView):
             },
         )
 
-    @extend_schema(tags=["tiers"], request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -305,6 +276,8 @@ class TierSimulateApi(APIView):
         return Response(self.OutputSerializer(result).data)
 
 
+@extend_schema(tags=["me"])
+@nested_components
 class MeTierApi(APIView):
     """My tier, since when, its multiplier and benefits, what it takes to reach the next tier
     and, while my assets are below my tier's thresholds, how many evaluations are left."""
@@ -316,8 +289,8 @@ class MeTierApi(APIView):
             code = serializers.CharField()
             name = serializers.CharField()
             rule = serializers.CharField()
-            aum_gap = Money(allow_null=True)
-            contribution_gap = Money(allow_null=True)
+            aum_gap = MoneyField(allow_null=True)
+            contribution_gap = MoneyField(allow_null=True)
             as_of = serializers.DateField(allow_null=True)
 
         class WarningSerializer(serializers.Serializer):
@@ -330,43 +303,22 @@ class MeTierApi(APIView):
 
         tier = TierRefSerializer(allow_null=True)
         since = serializers.DateField(allow_null=True)
-        multiplier = serializers.DecimalField(max_digits=5, decimal_places=2)
+        multiplier = MultiplierField()
         benefits = BenefitOutputSerializer(many=True)
         next_tier = NextTierSerializer(allow_null=True)
         downgrade_warning = WarningSerializer(allow_null=True)
         override_until = serializers.DateTimeField(allow_null=True)
         currency = serializers.CharField(default="CNY")
 
-    @extend_schema(tags=["me"], responses=OutputSerializer)
+    @extend_schema(responses=OutputSerializer)
     def get(self, request):
         standing = member_tier_standing(member=request.user.member)
         return Response(self.OutputSerializer(standing).data)
 
 
-class OverrideOutputSerializer(serializers.ModelSerializer):
-    customer_no = serializers.CharField(source="member.customer_no")
-    tier = TierRefSerializer()
-    requested_by = serializers.CharField(source="requested_by.username")
-    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
-
-    class Meta:
-        model = TierOverride
-        fields = [
-            "id",
-            "customer_no",
-            "tier",
-            "reason",
-            "expires_at",
-            "status",
-            "requested_by",
-            "requested_at",
-            "decided_by",
-            "decided_at",
-            "decision_note",
-        ]
-
-
-class TierOverrideListApi(generics.ListCreateAPIView):
+@extend_schema(tags=["tiers"])
+@nested_components
+class TierOverrideListCreateApi(generics.ListAPIView):
     """Tier overrides (``?status=``, ``?customer_no=``); ``POST`` requests one for a member,
     which takes effect only when a different person with the approver role approves it."""
 
@@ -375,11 +327,9 @@ class TierOverrideListApi(generics.ListCreateAPIView):
         "GET": ("members.view_tieroverride",),
         "POST": ("members.add_tieroverride",),
     }
-    serializer_class = OverrideOutputSerializer
-    filterset_class = TierOverrideFilter
-    ordering_fields = ["requested_at", "expires_at"]
 
-    class InputSerializer(_StrictSerializer):
+    class InputSerializer(StrictSerializer):
+        # ``POST``: the override requested.
         customer_no = serializers.CharField(max_length=32)
         tier = serializers.CharField(max_length=32)
         reason = serializers.CharField(max_length=2000)
@@ -403,10 +353,15 @@ class TierOverrideListApi(generics.ListCreateAPIView):
                 )
             return value
 
+    OutputSerializer = OverrideOutputSerializer
+    serializer_class = OutputSerializer
+    filterset_class = TierOverrideFilter
+    ordering_fields = ["requested_at", "expires_at"]
+
     def get_queryset(self):
         return tier_override_list()
 
-    @extend_schema(request=InputSerializer, responses={201: OverrideOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -418,30 +373,36 @@ class TierOverrideListApi(generics.ListCreateAPIView):
             expires_at=data["expires_at"],
             actor=request.user,
         )
-        body = OverrideOutputSerializer(tier_override_get(override_id=override.id)).data
+        body = self.OutputSerializer(tier_override_get(override_id=override.id)).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-TierOverrideListApi = extend_schema(tags=["tiers"])(TierOverrideListApi)  # type: ignore[misc]  # decorated in place
-
-
-@extend_schema(tags=["tiers"], responses=OverrideOutputSerializer)
+@extend_schema(tags=["tiers"])
+@nested_components
 class TierOverrideDetailApi(APIView):
     permission_classes = [HasRolePermission]
     required_permissions = ("members.view_tieroverride",)
+    OutputSerializer = OverrideOutputSerializer
 
+    @extend_schema(responses=OutputSerializer)
     def get(self, request, override_id):
-        return Response(OverrideOutputSerializer(tier_override_get(override_id=override_id)).data)
+        return Response(self.OutputSerializer(tier_override_get(override_id=override_id)).data)
 
 
+@nested_components
 class _OverrideDecisionApi(APIView):
+    """Approve and reject share their input and answer; each names its service."""
+
     permission_classes = [HasRolePermission]
     required_permissions = ("members.approve_tieroverride",)
     service = staticmethod(tier_override_approve)
 
-    class InputSerializer(_StrictSerializer):
+    class InputSerializer(StrictSerializer):
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
+    OutputSerializer = OverrideOutputSerializer
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
     def post(self, request, override_id):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -450,14 +411,10 @@ class _OverrideDecisionApi(APIView):
             actor=request.user,
             note=serializer.validated_data.get("note", ""),
         )
-        return Response(OverrideOutputSerializer(tier_override_get(override_id=override.id)).data)
+        return Response(self.OutputSerializer(tier_override_get(override_id=override.id)).data)
 
 
-@extend_schema(
-    tags=["tiers"],
-    request=_OverrideDecisionApi.InputSerializer,
-    responses=OverrideOutputSerializer,
-)
+@extend_schema(tags=["tiers"])
 class TierOverrideApproveApi(_OverrideDecisionApi):
     """Approve a pending override: the member holds its tier at once and until it expires.
     The requester cannot approve their own request (403 ``four_eyes_required``)."""
@@ -465,33 +422,8 @@ class TierOverrideApproveApi(_OverrideDecisionApi):
     service = staticmethod(tier_override_approve)
 
 
-@extend_schema(
-    tags=["tiers"],
-    request=_OverrideDecisionApi.InputSerializer,
-    responses=OverrideOutputSerializer,
-)
+@extend_schema(tags=["tiers"])
 class TierOverrideRejectApi(_OverrideDecisionApi):
     """Reject a pending override (by someone other than the requester)."""
 
     service = staticmethod(tier_override_reject)
-
-
-def _name_nested_components() -> None:
-    """Give each view's nested serializers their own schema component name
-    (``TierEvaluateInput``, ``MeTierOutput``...), which the OpenAPI schema needs."""
-    views = [
-        TierEvaluateApi,
-        TierSimulateApi,
-        MeTierApi,
-        TierOverrideListApi,
-        _OverrideDecisionApi,
-    ]
-    for view in views:
-        prefix = view.__name__.strip("_").removesuffix("Api")
-        for kind in ("Input", "Output", "Proposal"):
-            nested = getattr(view, f"{kind}Serializer", None)
-            if nested is not None and f"{kind}Serializer" in view.__dict__:
-                extend_schema_serializer(component_name=f"{prefix}{kind}")(nested)
-
-
-_name_nested_components()

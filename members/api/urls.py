@@ -8,26 +8,28 @@ from members.api.tiers import (
     TierListApi,
     TierOverrideApproveApi,
     TierOverrideDetailApi,
-    TierOverrideListApi,
+    TierOverrideListCreateApi,
     TierOverrideRejectApi,
     TierSimulateApi,
 )
 from members.api.views import (
     AssetSnapshotIngestApi,
+    MeApi,
+    MemberDetailApi,
     MemberListApi,
     MemberTokenApi,
     MeMessageListApi,
     MeMessageReadApi,
 )
 
-# ``me/`` and ``members/<customer_no>/`` are served by points.api.urls: the same views with the
-# points balance added (members cannot import points).
 urlpatterns = [
     path("auth/member-token/", MemberTokenApi.as_view(), name="auth-member-token"),
+    path("me/", MeApi.as_view(), name="me"),
     path("me/tier/", MeTierApi.as_view(), name="me-tier"),
     path("me/messages/", MeMessageListApi.as_view(), name="me-messages"),
     path("me/messages/<uuid:message_id>/read/", MeMessageReadApi.as_view(), name="me-message-read"),
     path("members/", MemberListApi.as_view(), name="member-list"),
+    path("members/<str:customer_no>/", MemberDetailApi.as_view(), name="member-detail"),
     path(
         "ingest/asset-snapshots/", AssetSnapshotIngestApi.as_view(), name="ingest-asset-snapshots"
     ),
@@ -40,7 +42,7 @@ urlpatterns = [
         TierEvaluationRunDetailApi.as_view(),
         name="tier-run-detail",
     ),
-    path("tiers/overrides/", TierOverrideListApi.as_view(), name="tier-override-list"),
+    path("tiers/overrides/", TierOverrideListCreateApi.as_view(), name="tier-override-list"),
     path(
         "tiers/overrides/<uuid:override_id>/",
         TierOverrideDetailApi.as_view(),

@@ -4,17 +4,13 @@ from points.api.views import (
     AdjustmentApproveApi,
     AdjustmentListCreateApi,
     AdjustmentRejectApi,
-    MemberDetailWithPointsApi,
     MemberPointsEntryListApi,
     MePointsApi,
     MePointsEntryListApi,
-    MeWithPointsApi,
     TransactionIngestApi,
 )
 
 urlpatterns = [
-    path("me/", MeWithPointsApi.as_view(), name="me"),
-    path("members/<str:customer_no>/", MemberDetailWithPointsApi.as_view(), name="member-detail"),
     path("ingest/transactions/", TransactionIngestApi.as_view(), name="ingest-transactions"),
     path("me/points/", MePointsApi.as_view(), name="me-points"),
     path("me/points/entries/", MePointsEntryListApi.as_view(), name="me-points-entries"),

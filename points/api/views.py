@@ -1,66 +1,45 @@
-"""Points API: ingest, the member's points and ledger, the staff ledger, adjustments."""
+"""Points API: ingest, the member's points and ledger, the staff ledger, adjustments.
+
+The balance on ``/me/`` and the points summary on the staff member detail are sections points
+registers on members' views (``points.api.sections``), not views of its own.
+"""
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import (
-    OpenApiParameter,
-    extend_schema,
-    extend_schema_field,
-    extend_schema_serializer,
-)
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty.api.batch import batch_items
+from loyalty.api.batch import BatchRejectionSerializer, batch_items
 from loyalty.api.idempotency import idempotent
 from loyalty.api.pagination import CursorPagination
 from loyalty.api.permissions import HasRolePermission, IsMember
-from loyalty.errors import NotFound
-from members.api.serializers import (
-    MemberDetailOutputSerializer,
-    MemberInputSerializer,
-    MeOutputSerializer,
-)
-from members.api.views import MeApi, MemberDetailApi
+from loyalty.api.schema import nested_components
 from members.selectors import member_get
+from points.api.serializers import (
+    AdjustmentOutputSerializer,
+    EntryOutputSerializer,
+    PointsSummaryOutputSerializer,
+)
 from points.filters import AdjustmentFilter, EntryFilter
-from points.models import Adjustment, Entry, Transaction
-from points.selectors import points_account_balance, points_balance_get, points_entries_list
+from points.models import Entry, Transaction
+from points.selectors import (
+    adjustment_get,
+    adjustment_list,
+    points_balance_get,
+    points_entries_list,
+)
 from points.services.adjustments import adjustment_approve, adjustment_reject, adjustment_request
 from points.services.ingest import transactions_store
 from points.validation import transaction_items_validate
-
-
-class EntryOutputSerializer(serializers.ModelSerializer):
-    id = serializers.UUIDField(source="public_id", read_only=True)
-    expires_at = serializers.DateField(
-        source="expires_on", read_only=True, allow_null=True, help_text=_("Last valid day.")
-    )
-
-    class Meta:
-        model = Entry
-        fields = [
-            "id",
-            "kind",
-            "points",
-            "balance_after",
-            "description",
-            "occurred_at",
-            "expires_at",
-        ]
 
 
 class EntryCursorPagination(CursorPagination):
     ordering = "-id"
 
 
-class IngestResultSerializer(serializers.Serializer):
-    accepted = serializers.IntegerField()
-    duplicates = serializers.IntegerField()
-    rejected = serializers.ListField(child=serializers.DictField())
-
-
 @extend_schema(tags=["ingest"])
+@nested_components
 class TransactionIngestApi(APIView):
     """``{"transactions": [...]}`` (at most 1,000): valid items are stored in the inbox once per
     ``(source, external_id)`` and credited later by the consumer; invalid ones are listed under
@@ -69,92 +48,37 @@ class TransactionIngestApi(APIView):
     permission_classes = [HasRolePermission]
     required_permissions = ("points.add_transaction",)
 
-    @extend_schema_serializer(component_name="TransactionIngestInput")
     class InputSerializer(serializers.Serializer):
         transactions = serializers.ListField(child=serializers.DictField(), max_length=1000)
 
-    @extend_schema(request=InputSerializer, responses={202: IngestResultSerializer})
+    class OutputSerializer(serializers.Serializer):
+        accepted = serializers.IntegerField()
+        duplicates = serializers.IntegerField()
+        rejected = BatchRejectionSerializer(many=True)
+
+    @extend_schema(request=InputSerializer, responses={202: OutputSerializer})
     def post(self, request):
         items = batch_items(request.data, key="transactions")
         valid, rejected = transaction_items_validate(items)
         counts = transactions_store(
             transactions=[item for _, item in valid], via=Transaction.Via.API
         )
-        return Response({**counts, "rejected": rejected}, status=status.HTTP_202_ACCEPTED)
-
-
-class PointsSummaryOutputSerializer(serializers.Serializer):
-    class ExpiringSerializer(serializers.Serializer):
-        date = serializers.DateField()
-        points = serializers.IntegerField()
-
-    balance = serializers.IntegerField()
-    pending = serializers.IntegerField()
-    lifetime_earned = serializers.IntegerField()
-    lifetime_redeemed = serializers.IntegerField()
-    expiring = ExpiringSerializer(many=True)
+        result = {**counts, "rejected": rejected}
+        return Response(self.OutputSerializer(result).data, status=status.HTTP_202_ACCEPTED)
 
 
 @extend_schema(tags=["me"])
+@nested_components
 class MePointsApi(APIView):
     """My balance, points not yet credited, lifetime totals and what expires in 90 days."""
 
     permission_classes = [IsMember]
+    OutputSerializer = PointsSummaryOutputSerializer
 
-    @extend_schema(responses=PointsSummaryOutputSerializer)
+    @extend_schema(responses=OutputSerializer)
     def get(self, request):
         balance = points_balance_get(member=request.user.member)
-        return Response(PointsSummaryOutputSerializer(balance).data)
-
-
-class MeWithPointsOutputSerializer(MeOutputSerializer):
-    points_balance = serializers.SerializerMethodField()
-
-    class Meta(MeOutputSerializer.Meta):
-        fields = [*MeOutputSerializer.Meta.fields, "points_balance"]
-
-    def get_points_balance(self, member) -> int:
-        return points_account_balance(member=member)
-
-
-@extend_schema(tags=["me"], responses=MeWithPointsOutputSerializer)
-class MeWithPointsApi(MeApi):
-    """The signed-in member's profile (phone masked), tier and points balance."""
-
-    output_serializer_class = MeWithPointsOutputSerializer
-
-
-class MemberDetailWithPointsOutputSerializer(MemberDetailOutputSerializer):
-    points = serializers.SerializerMethodField()
-
-    class Meta(MemberDetailOutputSerializer.Meta):
-        fields = [*MemberDetailOutputSerializer.Meta.fields, "points"]
-
-    @extend_schema_field(PointsSummaryOutputSerializer)
-    def get_points(self, member) -> dict:
-        return PointsSummaryOutputSerializer(points_balance_get(member=member)).data
-
-
-@extend_schema(tags=["members"])
-class MemberDetailWithPointsApi(MemberDetailApi):
-    """Staff read one member (profile, tier and its history, points summary); the bank's CRM
-    creates or updates one with ``PUT``."""
-
-    output_serializer_class = MemberDetailWithPointsOutputSerializer
-
-    @extend_schema(responses=MemberDetailWithPointsOutputSerializer)
-    def get(self, request, customer_no: str):
-        return super().get(request, customer_no)
-
-    @extend_schema(
-        request=MemberInputSerializer,
-        responses={
-            200: MemberDetailWithPointsOutputSerializer,
-            201: MemberDetailWithPointsOutputSerializer,
-        },
-    )
-    def put(self, request, customer_no: str):
-        return super().put(request, customer_no)
+        return Response(self.OutputSerializer(balance).data)
 
 
 _ENTRY_FILTERS = [
@@ -164,12 +88,14 @@ _ENTRY_FILTERS = [
 
 
 @extend_schema(tags=["me"], parameters=_ENTRY_FILTERS)
+@nested_components
 class MePointsEntryListApi(generics.ListAPIView):
     """My ledger, newest first (cursor pagination); filters ``kind``, ``from``, ``to``."""
 
     permission_classes = [IsMember]
-    queryset = Entry.objects.none()
-    serializer_class = EntryOutputSerializer
+    OutputSerializer = EntryOutputSerializer
+    serializer_class = OutputSerializer
+    queryset = Entry.objects.none()  # the model, for the schema; rows come from the selector
     pagination_class = EntryCursorPagination
     filterset_class = EntryFilter
     ordering_fields: list[str] = []
@@ -179,13 +105,15 @@ class MePointsEntryListApi(generics.ListAPIView):
 
 
 @extend_schema(tags=["points"], parameters=_ENTRY_FILTERS)
+@nested_components
 class MemberPointsEntryListApi(generics.ListAPIView):
     """Staff: one member's ledger, newest first (cursor pagination)."""
 
     permission_classes = [HasRolePermission]
     required_permissions = ("points.view_entry",)
-    queryset = Entry.objects.none()
-    serializer_class = EntryOutputSerializer
+    OutputSerializer = EntryOutputSerializer
+    serializer_class = OutputSerializer
+    queryset = Entry.objects.none()  # the model, for the schema; rows come from the selector
     pagination_class = EntryCursorPagination
     filterset_class = EntryFilter
     ordering_fields: list[str] = []
@@ -195,30 +123,8 @@ class MemberPointsEntryListApi(generics.ListAPIView):
         return points_entries_list(member=member)
 
 
-class AdjustmentOutputSerializer(serializers.ModelSerializer):
-    customer_no = serializers.CharField(source="member.customer_no")
-    requested_by = serializers.CharField(source="requested_by.username")
-    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
-    entry_id = serializers.UUIDField(source="entry.public_id", allow_null=True, default=None)
-
-    class Meta:
-        model = Adjustment
-        fields = [
-            "id",
-            "customer_no",
-            "points",
-            "reason",
-            "status",
-            "requested_by",
-            "decided_by",
-            "decided_at",
-            "decision_note",
-            "entry_id",
-            "created_at",
-        ]
-
-
 @extend_schema(tags=["points"])
+@nested_components
 class AdjustmentListCreateApi(generics.ListAPIView):
     """Staff: request a manual adjustment (201 ``pending``), or list them (filter ``status``)."""
 
@@ -227,13 +133,9 @@ class AdjustmentListCreateApi(generics.ListAPIView):
         "GET": ("points.view_adjustment",),
         "POST": ("points.add_adjustment",),
     }
-    serializer_class = AdjustmentOutputSerializer
-    filterset_class = AdjustmentFilter
-    ordering_fields = ["created_at"]
-    ordering = ["-created_at"]
 
-    @extend_schema_serializer(component_name="AdjustmentRequestInput")
     class InputSerializer(serializers.Serializer):
+        # ``POST``: the adjustment requested.
         customer_no = serializers.CharField(max_length=32)
         points = serializers.IntegerField(min_value=-10_000_000, max_value=10_000_000)
         reason = serializers.CharField(max_length=500)
@@ -245,10 +147,16 @@ class AdjustmentListCreateApi(generics.ListAPIView):
                 )
             return value
 
-    def get_queryset(self):
-        return Adjustment.objects.select_related("member", "requested_by", "decided_by", "entry")
+    OutputSerializer = AdjustmentOutputSerializer
+    serializer_class = OutputSerializer
+    filterset_class = AdjustmentFilter
+    ordering_fields = ["created_at"]
+    ordering = ["-created_at"]
 
-    @extend_schema(request=InputSerializer, responses={201: AdjustmentOutputSerializer})
+    def get_queryset(self):
+        return adjustment_list()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
     @idempotent()
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -260,30 +168,33 @@ class AdjustmentListCreateApi(generics.ListAPIView):
             reason=data["reason"],
             actor=request.user,
         )
-        return Response(AdjustmentOutputSerializer(adjustment).data, status=status.HTTP_201_CREATED)
+        return Response(self.OutputSerializer(adjustment).data, status=status.HTTP_201_CREATED)
 
 
+@nested_components
 class _AdjustmentDecisionApi(APIView):
+    """Approve and reject share their input and answer; each names its service."""
+
     permission_classes = [HasRolePermission]
     required_permissions = ("points.approve_adjustment",)
     service = staticmethod(adjustment_approve)
 
-    @extend_schema_serializer(component_name="AdjustmentDecisionInput")
     class InputSerializer(serializers.Serializer):
         note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses=AdjustmentOutputSerializer)
+    OutputSerializer = AdjustmentOutputSerializer
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
     @idempotent()
     def post(self, request, adjustment_id):
         serializer = self.InputSerializer(data=request.data or {})
         serializer.is_valid(raise_exception=True)
-        adjustment = Adjustment.objects.filter(pk=adjustment_id).first()
-        if adjustment is None:
-            raise NotFound()
         adjustment = self.service(
-            adjustment=adjustment, actor=request.user, note=serializer.validated_data["note"]
+            adjustment=adjustment_get(adjustment_id=adjustment_id),
+            actor=request.user,
+            note=serializer.validated_data["note"],
         )
-        return Response(AdjustmentOutputSerializer(adjustment).data)
+        return Response(self.OutputSerializer(adjustment).data)
 
 
 @extend_schema(tags=["points"])
