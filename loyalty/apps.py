@@ -8,7 +8,7 @@ class LoyaltyConfig(AppConfig):
     verbose_name = _("Loyalty programme")
 
     def ready(self) -> None:
-        import loyalty.lookups  # noqa: F401 - registers field__any
+        import loyalty.lookups
         import loyalty.schema  # noqa: F401 - registers the OpenAPI authentication scheme
         from loyalty.roles import roles_sync_after_migrate
 

@@ -161,7 +161,7 @@ def checked_references(table: str, references: dict[str, tuple[str, str]]) -> mi
             f"DROP TRIGGER IF EXISTS {name} ON {table};",
             f"DROP FUNCTION IF EXISTS {function}();",
         ]
-    return migrations.RunSQL(forward, backward, elidable=False)
+    return migrations.RunSQL(tuple(forward), tuple(backward), elidable=False)
 
 
 def undeletable(table: str, key: str = "id") -> migrations.RunSQL:

@@ -22,13 +22,17 @@ class AnyLookup(Lookup):  # type: ignore[type-arg]
     # The right-hand side is a list, not one value of the field: no per-value preparation.
     prepare_rhs = False
 
-    def get_db_prep_lookup(self, value: Any, connection: BaseDatabaseWrapper) -> tuple[str, list]:
+    def get_db_prep_lookup(  # type: ignore[override]  # params hold one list
+        self, value: Any, connection: BaseDatabaseWrapper
+    ) -> tuple[str, list[Any]]:
         if isinstance(value, str | bytes) or not isinstance(value, Iterable):
             raise TypeError(f"{self.lhs.output_field.name}__any takes a list of values.")
         field = self.lhs.output_field
         return "%s", [[field.get_db_prep_value(item, connection) for item in value]]
 
-    def as_sql(self, compiler: SQLCompiler, connection: BaseDatabaseWrapper) -> tuple[str, list]:
+    def as_sql(  # type: ignore[override]
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper
+    ) -> tuple[str, list[Any]]:
         lhs_sql, lhs_params = self.process_lhs(compiler, connection)
         rhs_sql, rhs_params = self.process_rhs(compiler, connection)
         db_type = self.lhs.output_field.cast_db_type(connection)
