@@ -7,7 +7,7 @@
 from decimal import Decimal
 from typing import Any, TextIO
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from members.models import Tier, TierBenefit, TierEvaluationRun
 from members.schedules import tier_evaluation_schedule_ensure
@@ -136,9 +136,8 @@ def seed_tiers(*, stdout: TextIO | None = None) -> list[Tier]:
 
 
 def seed_tier_evaluation(*, stdout: TextIO | None = None) -> None:
-    """Place the demo members in their tiers with a first evaluation, once (PostgreSQL only:
-    the SQLite demo has no evaluation)."""
-    if connection.vendor != "postgresql" or TierEvaluationRun.objects.exists():
+    """Place the demo members in their tiers with a first evaluation, once."""
+    if TierEvaluationRun.objects.exists():
         return
     run = tier_evaluation_start(trigger=TierEvaluationRun.Trigger.MANUAL)
     run = tier_evaluate(run_id=run.run_id)

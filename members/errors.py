@@ -1,6 +1,6 @@
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.errors import Conflict, LoyaltyError, NotFound
+from loyalty.errors import Conflict, NotFound
 
 
 class MemberNotFound(NotFound):
@@ -69,12 +69,3 @@ class TierOverrideNotPending(Conflict):
 class TierOverrideExpired(Conflict):
     code = "override_expired"
     default_detail = _("This tier override has already expired.")
-
-
-class TiersNeedPostgreSQL(LoyaltyError):
-    code = "unsupported_database"
-    status = 501
-    default_detail = _(
-        "Tier evaluation and simulation run on PostgreSQL; this server uses the development "
-        "database (set DATABASE_URL)."
-    )

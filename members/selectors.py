@@ -2,7 +2,6 @@ import datetime as dt
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from django.db import connection
 from django.db.models import Avg, Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
@@ -93,29 +92,17 @@ def member_tiers_for_earning(*, member_ids: list[int]) -> dict[int, tuple[str | 
     committed state, so earning after an upgrade uses the new multiplier.
 
     Two queries whatever the number of members: the consumer asks for a thousand at a time,
-    and on PostgreSQL the ids go as one array parameter (an ``IN`` list of a thousand
-    placeholders costs more to build and parse than the lookup itself).
+    and the ids go as one array parameter (``__any``: an ``IN`` list of a thousand placeholders
+    costs more to build and parse than the lookup itself).
     """
     lowest = tier_lowest()
     default = (lowest.code, lowest.multiplier) if lowest else (None, Decimal(1))
     tiers: dict[int, tuple[str | None, Decimal]] = dict.fromkeys(member_ids, default)
     if not member_ids:
         return tiers
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            state, tier = MemberTier._meta.db_table, Tier._meta.db_table
-            sql = (
-                f"SELECT st.member_id, t.code, t.multiplier FROM {state} st "  # noqa: S608
-                f"JOIN {tier} t ON t.id = st.tier_id WHERE st.member_id = ANY(%s::bigint[])"
-            )  # model table names only
-            cursor.execute(sql, [list(member_ids)])
-            rows = cursor.fetchall()
-    else:
-        rows = list(
-            MemberTier.objects.filter(member_id__in=member_ids).values_list(
-                "member_id", "tier__code", "tier__multiplier"
-            )
-        )
+    rows = MemberTier.objects.filter(member_id__any=member_ids).values_list(
+        "member_id", "tier__code", "tier__multiplier"
+    )
     tiers.update((member_id, (code, multiplier)) for member_id, code, multiplier in rows)
     return tiers
 

@@ -30,7 +30,6 @@ from members.errors import (
     TierOverrideNotFound,
     TierOverrideNotPending,
     TierOverridePending,
-    TiersNeedPostgreSQL,
 )
 from members.models import (
     AssetSnapshot,
@@ -403,13 +402,6 @@ def _tier_change_templates(*, tiers: list[Tier], as_of: dt.date) -> list[dict[st
     ]
 
 
-def _postgresql_required() -> None:
-    """The decision SQL (one statement per chunk) is PostgreSQL's; the SQLite development
-    database answers a clear 501 instead of failing inside it."""
-    if connection.vendor != "postgresql":
-        raise TiersNeedPostgreSQL()
-
-
 def tier_evaluation_start(
     *,
     actor: Any = None,
@@ -424,7 +416,6 @@ def tier_evaluation_start(
     naming it (the database's partial unique index decides, so two requests at the same moment
     cannot both start one).
     """
-    _postgresql_required()
     as_of = as_of or tier_default_as_of()
     if not Tier.objects.filter(active=True).exists():
         raise NoActiveTiers()
@@ -625,7 +616,6 @@ def tier_overrides_expire(*, now: dt.datetime | None = None) -> int:
     that keeps evaluation chunks out, so a run in progress cannot decide for them at the same
     time.
     """
-    _postgresql_required()
     now = now or timezone.now()
     expired = list(
         MemberTier.objects.filter(override__isnull=False, override__expires_at__lte=now)
@@ -677,7 +667,6 @@ def tiers_simulate(
     Returns ``as_of``, ``members``, ``tiers`` (per active tier: ``members`` after the run,
     ``qualified`` on the thresholds alone) and ``moves`` (``up``, ``down``, ``same``).
     """
-    _postgresql_required()
     as_of = as_of or tier_default_as_of()
     proposals = proposals or {}
     tiers = list(Tier.objects.order_by("rank"))
@@ -782,10 +771,9 @@ def tier_override_approve(*, override_id: Any, actor: Any, note: str = "") -> Ti
     override.decided_at = now
     override.decision_note = note
     override.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # Wait for evaluation chunks in progress, so none can overwrite this change.
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TIER_STATE_LOCK])
+    with connection.cursor() as cursor:
+        # Wait for evaluation chunks in progress, so none can overwrite this change.
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TIER_STATE_LOCK])
     member = override.member
     state = MemberTier.objects.select_for_update().filter(member=member).first()
     previous = state.tier if state else Tier.objects.filter(active=True).order_by("rank").first()

@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any, cast
 
 from django.core.validators import RegexValidator
-from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
@@ -180,18 +179,8 @@ def _member_ids(customer_nos: set[str]) -> dict[str, int]:
     """Member ids by customer number (the known ones)."""
     if not customer_nos:
         return {}
-    if connection.vendor != "postgresql":
-        found = Member.objects.filter(customer_no__in=customer_nos)
-        return dict(found.values_list("customer_no", "id"))
-    from points.services.sql import rows_fetch
-
-    table = connection.ops.quote_name(Member._meta.db_table)
-    return dict(
-        rows_fetch(
-            f"SELECT customer_no, id FROM {table} WHERE customer_no = ANY(%b::text[])",  # noqa: S608
-            [list(customer_nos)],
-        )
-    )
+    found = Member.objects.filter(customer_no__any=list(customer_nos))
+    return dict(found.values_list("customer_no", "id"))
 
 
 def transaction_items_validate(

@@ -14,7 +14,7 @@ import logging
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -33,7 +33,7 @@ from points.services.earning import (
 )
 from points.services.ingest import consumer_batch_size, consumer_max_batches
 from points.services.ledger import LedgerBatch, accounts_lock
-from points.services.sql import raw_cursor, rows_fetch, rows_update
+from points.services.sql import raw_cursor, rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +98,6 @@ def _claim(queryset, limit: int | None = None) -> list[_Row]:
 
 def _claim_pending(limit: int) -> list[_Row]:
     """Lock and load up to ``limit`` pending rows no other consumer holds, oldest first."""
-    if connection.vendor != "postgresql":
-        return _claim(Transaction.objects.filter(status=Status.PENDING), limit)
     with raw_cursor() as cursor:
         # Walk the partial index of pending rows in id order and stop after ``limit``. The
         # planner would otherwise, whenever its statistics count few pending rows (a backlog
@@ -125,42 +123,22 @@ def _claim_parked(originals: list[_Row]) -> list[_Row]:
     by_source: dict[str, list[str]] = defaultdict(list)
     for row in originals:
         by_source[row.source].append(row.external_id)
-    if connection.vendor != "postgresql":
-        condition = Q()
-        for source, external_ids in by_source.items():
-            condition |= Q(source=source, reverses__in=external_ids)
-        return _claim(Transaction.objects.filter(condition, status=Status.PARKED))
-    # ``reverses <> ''`` lets the planner use the partial index on (source, reverses).
-    clauses = " OR ".join(["(source = %s AND reverses = ANY(%b::text[]))"] * len(by_source))
-    params: list = [Status.PARKED]
+    condition = Q()
     for source, external_ids in by_source.items():
-        params += [source, external_ids]
-    rows = rows_fetch(
-        f"{_SELECT} WHERE status = %s AND reverses <> '' AND ({clauses}) "
-        "ORDER BY id FOR UPDATE SKIP LOCKED",
-        params,
-        binary=True,
-    )
-    return [_Row(values) for values in rows]
+        condition |= Q(source=source, reverses__any=external_ids)
+    # ``reverses <> ''`` lets the planner use the partial index on (source, reverses).
+    parked = Transaction.objects.filter(condition, status=Status.PARKED).exclude(reverses="")
+    return _claim(parked)
 
 
 def _member_statuses(member_ids: list[int]) -> dict[int, str]:
-    if connection.vendor != "postgresql":
-        return dict(Member.objects.filter(pk__in=member_ids).values_list("pk", "status"))
-    table = connection.ops.quote_name(Member._meta.db_table)
-    return dict(
-        rows_fetch(f"SELECT id, status FROM {table} WHERE id = ANY(%b::bigint[])", [member_ids])  # noqa: S608
-    )
+    return dict(Member.objects.filter(pk__any=member_ids).values_list("pk", "status"))
 
 
 def _stored_keys(keys: list[str]) -> set[str]:
     """Those of ``keys`` some entry already has."""
-    if connection.vendor != "postgresql":
-        found = Entry.objects.filter(idempotency_key__in=keys)
-        return set(found.values_list("idempotency_key", flat=True))
-    table = connection.ops.quote_name(Entry._meta.db_table)
-    sql = f"SELECT idempotency_key FROM {table} WHERE idempotency_key = ANY(%b::text[])"  # noqa: S608
-    return {row[0] for row in rows_fetch(sql, [keys])}
+    found = Entry.objects.filter(idempotency_key__any=keys)
+    return set(found.values_list("idempotency_key", flat=True))
 
 
 class _Batch:

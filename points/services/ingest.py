@@ -41,7 +41,6 @@ _COLUMNS = (
     "status_reason",
     "points",
 )
-_CHUNK = 500
 
 
 CONSUMER_SCHEDULED_KEY = "points:consumer-scheduled"
@@ -109,7 +108,7 @@ def _values(item: dict[str, Any], *, via: str, now: dt.datetime) -> tuple:
     )
 
 
-def _insert_postgresql(rows: list[tuple]) -> int:
+def _insert(rows: list[tuple]) -> int:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(name) for name in _COLUMNS)
     # A column with one value for every row (the channel, the status, the time received...)
@@ -141,32 +140,6 @@ def _insert_postgresql(rows: list[tuple]) -> int:
         return cursor.rowcount
 
 
-def _insert_portable(rows: list[tuple]) -> int:
-    ops = connection.ops
-    table = ops.quote_name(Transaction._meta.db_table)
-    columns = ", ".join(ops.quote_name(name) for name in _COLUMNS)
-    placeholder = "(" + ", ".join(["%s"] * len(_COLUMNS)) + ")"
-    accepted = 0
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            params: list[Any] = []
-            for row in chunk:
-                values = list(row)
-                values[4] = ops.adapt_decimalfield_value(values[4], 18, 2)
-                values[6] = ops.adapt_datetimefield_value(values[6])
-                values[11] = ops.adapt_datetimefield_value(values[11])
-                params.extend(values)
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608 - names are ours
-                f"{', '.join([placeholder] * len(chunk))} "
-                "ON CONFLICT (source, external_id) DO NOTHING RETURNING id",
-                params,
-            )
-            accepted += len(cursor.fetchall())
-    return accepted
-
-
 def transactions_store(*, transactions: list[dict[str, Any]], via: str) -> dict[str, int]:
     """Store validated transactions (each with ``member_id``) in the inbox, in one database
     transaction, and enqueue the consumer after it commits.
@@ -179,10 +152,7 @@ def transactions_store(*, transactions: list[dict[str, Any]], via: str) -> dict[
     now = timezone.now()
     rows = [_values(item, via=via, now=now) for item in transactions]
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            accepted = _insert_postgresql(rows)
-        else:
-            accepted = _insert_portable(rows)
+        accepted = _insert(rows)
         if accepted:
             from points.services.ledger import accounts_create
 

@@ -172,15 +172,6 @@ def accounts_create(*, member_ids: list[int]) -> None:
     """
     if not member_ids:
         return
-    if connection.vendor != "postgresql":
-        existing = set(
-            Account.objects.filter(member_id__in=member_ids).values_list("member_id", flat=True)
-        )
-        Account.objects.bulk_create(
-            [Account(member_id=pk) for pk in member_ids if pk not in existing],
-            ignore_conflicts=True,
-        )
-        return
     table = connection.ops.quote_name(Account._meta.db_table)
     now = timezone.now()
     rows_fetch(
@@ -204,8 +195,6 @@ def accounts_lock(
     ids = sorted(set(member_ids))
     if not ids:
         return {}
-    if connection.vendor != "postgresql":
-        return _accounts_lock_portable(ids, skip_locked=skip_locked)
     if not skip_locked:
         accounts_create(member_ids=ids)
         return _accounts_select_for_update(ids, skip_locked=False)
@@ -227,19 +216,6 @@ def _accounts_select_for_update(ids: list[int], *, skip_locked: bool) -> dict[in
         f"FROM {table} WHERE member_id = ANY(%b::bigint[]) ORDER BY id FOR UPDATE{skip}",
         [ids],
         binary=True,
-    )
-    return {row[1]: AccountState(*row) for row in rows}
-
-
-def _accounts_lock_portable(ids: list[int], *, skip_locked: bool) -> dict[int, AccountState]:
-    accounts_create(member_ids=ids)
-    rows = (
-        Account.objects.select_for_update(skip_locked=skip_locked)
-        .filter(member_id__in=ids)
-        .order_by("pk")
-        .values_list(
-            "id", "member_id", "balance", "lifetime_earned", "lifetime_redeemed", "updated_at"
-        )
     )
     return {row[1]: AccountState(*row) for row in rows}
 
@@ -453,13 +429,13 @@ class LedgerBatch:
     def flush(self) -> list[EntryState]:
         """Write what the batch did: entries, new lots, consumed lots and balances."""
         if self.entries:
-            rows_create(self.entries, key="idempotency_key", model=Entry)
+            rows_create(self.entries, model=Entry)
         new_lots = []
         for entry, lot in self._new_lots:
             lot.entry_id = entry.pk
             new_lots.append(lot)
         if new_lots:
-            rows_create(new_lots, key="entry", model=Lot)
+            rows_create(new_lots, model=Lot)
         if self._dirty_lots:
             rows_update(list(self._dirty_lots.values()), ["remaining"], model=Lot)
         if self._touched:

@@ -2,7 +2,7 @@
 
 ``QuerySet.bulk_update`` builds a ``CASE WHEN pk = ...`` per column and row, which costs
 seconds for a thousand rows; on PostgreSQL this sends one ``UPDATE ... FROM unnest(arrays)``
-instead (one array parameter per column). Other databases fall back to ``bulk_update``.
+instead (one array parameter per column); new rows go in with ``COPY``.
 
 The statements run on the connection's psycopg cursor with server-side parameter binding (the
 arrays travel as parameters, not as quoted SQL text), inside Django's current transaction.
@@ -48,14 +48,6 @@ def rows_update(
         return
     model = model or type(objects[0])
     meta: Any = model._meta  # get_field()/pk are unions in the stubs; these are concrete fields
-    if connection.vendor != "postgresql":
-        # The development database (SQLite): one UPDATE per row is fast enough there.
-        attnames = {name: meta.get_field(name).attname for name in fields}
-        for obj in objects:
-            model._default_manager.filter(pk=getattr(obj, meta.pk.attname)).update(
-                **{name: getattr(obj, attname) for name, attname in attnames.items()}
-            )
-        return
     pk = meta.pk
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
@@ -90,85 +82,6 @@ def rows_update(
         cursor.execute(sql, [*scalars, *params, ids])
 
 
-_INSERT_TYPES = {
-    **_ARRAY_TYPES,
-    "UUIDField": "uuid",
-    "JSONField": "jsonb",
-    "DecimalField": "numeric",
-    "BooleanField": "boolean",
-    "TextField": "text",
-    "SlugField": "text",
-    "PositiveSmallIntegerField": "smallint",
-}
-
-
-def _array_type(field: Any) -> str:
-    if field.is_relation:
-        return _array_type(field.target_field)
-    return _INSERT_TYPES[field.get_internal_type()]
-
-
-def rows_insert(
-    objects: Sequence[Any], *, key: str, model: type[models.Model] | None = None
-) -> None:
-    """Insert ``objects`` (rows of ``model`` with auto primary keys: model instances or plain
-    objects with the same attribute names) in one statement and set their primary keys, matched
-    back through the unique field ``key``. The ORM's ``bulk_create`` spends most of its time
-    binding one parameter per value; this binds one array per column."""
-    if not objects:
-        return
-    model = model or type(objects[0])
-    meta: Any = model._meta  # get_field()/pk are unions in the stubs; these are concrete fields
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    if connection.vendor != "postgresql":
-        instances = [
-            obj
-            if isinstance(obj, model)
-            else model(**{field.attname: getattr(obj, field.attname) for field in fields})
-            for obj in objects
-        ]
-        model._default_manager.bulk_create(instances, batch_size=500)
-        for obj, instance in zip(objects, instances, strict=True):
-            setattr(obj, meta.pk.attname, instance.pk)
-        return
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(field.column) for field in fields)
-    arrays = []
-    params = []
-    for field in fields:
-        kind = _array_type(field)
-        values = [getattr(obj, field.attname) for obj in objects]
-        if kind == "jsonb":
-            values = [json.dumps(value, cls=field.encoder) for value in values]
-            arrays.append("%b::text[]")
-        elif kind == "uuid":
-            values = [str(value) for value in values]
-            arrays.append("%b::uuid[]")
-        else:
-            arrays.append(f"%b::{kind}[]")
-        params.append(values)
-    select = ", ".join(
-        f"v{index}::jsonb" if _array_type(field) == "jsonb" else f"v{index}"
-        for index, field in enumerate(fields)
-    )
-    aliases = ", ".join(f"v{index}" for index in range(len(fields)))
-    key_column = quote(meta.get_field(key).column)
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({names}) "  # noqa: S608 - the model's own names
-        f"SELECT {select} FROM unnest({', '.join(arrays)}) AS u({aliases}) "
-        f"RETURNING {quote(meta.pk.column)}, {key_column}"
-    )
-    with raw_cursor() as cursor:
-        cursor.execute(sql, params)
-        ids = {row[1]: row[0] for row in cursor.fetchall()}
-    key_attname = meta.get_field(key).attname
-    for obj in objects:
-        setattr(obj, meta.pk.attname, ids[getattr(obj, key_attname)])
-        if isinstance(obj, models.Model):
-            obj._state.adding = False
-            obj._state.db = connection.alias
-
-
 _SEQUENCES: dict[str, str] = {}
 
 
@@ -182,21 +95,17 @@ def _sequence(meta) -> str:
     return _SEQUENCES[table]
 
 
-def rows_create(objects: Sequence[Any], *, key: str, model: type[models.Model]) -> None:
+def rows_create(objects: Sequence[Any], *, model: type[models.Model]) -> None:
     """Insert ``objects`` (plain objects with the model's attribute names, primary key unset)
     and set their primary keys.
 
-    On PostgreSQL the keys come from the table's own sequence first (one round trip, in the
-    order of ``objects``, so they grow in the order the rows were made, as with an ``INSERT``),
-    then the rows go in with ``COPY``, which costs the server and the client least per row.
-    Elsewhere this is :func:`rows_insert` (``key`` names a unique field to match keys back).
+    The keys come from the table's own sequence first (one round trip, in the order of
+    ``objects``, so they grow in the order the rows were made, as with an ``INSERT``), then the
+    rows go in with ``COPY``, which costs the server and the client least per row.
     """
     if not objects:
         return
     meta: Any = model._meta  # get_field()/pk are unions in the stubs; these are concrete fields
-    if connection.vendor != "postgresql":
-        rows_insert(objects, key=key, model=model)
-        return
     with raw_cursor() as cursor:
         cursor.execute(
             "SELECT array(SELECT nextval(%s::regclass) FROM generate_series(1, %s))",

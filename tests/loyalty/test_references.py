@@ -188,10 +188,8 @@ def test_copy_is_checked_too():
 
     with pytest.raises(IntegrityError, match="members_member"), transaction.atomic():
         rows_create(
-            [inbox_row("c-1", member.pk), inbox_row("c-2", _no_member_id())],
-            key="external_id",
-            model=Transaction,
+            [inbox_row("c-1", member.pk), inbox_row("c-2", _no_member_id())], model=Transaction
         )
     assert not Transaction.objects.exists()
-    rows_create([inbox_row("c-1", member.pk)], key="external_id", model=Transaction)
+    rows_create([inbox_row("c-1", member.pk)], model=Transaction)
     assert Transaction.objects.get().member_id == member.pk
