@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import NotFound
 from loyalty.money import MONEY_QUANTUM
-from loyalty.timeutils import business_date
+from loyalty.timeutils import business_date, window_start
 from members.errors import EvaluationRunNotFound, MemberNotFound, TierOverrideNotFound
 from members.models import (
     AssetSnapshot,
@@ -110,9 +110,7 @@ def member_tiers_for_earning(*, member_ids: list[int]) -> dict[int, tuple[str | 
 def _window_figures(*, member: Member, tier: Tier, as_of: dt.date) -> tuple[Decimal, Decimal]:
     """Average AUM and total contribution over ``tier``'s window ending at ``as_of`` (the same
     window evaluation uses: ``window_months`` calendar months ending with as_of's month)."""
-    month = as_of.month - (tier.window_months - 1)
-    year = as_of.year + (month - 1) // 12
-    start = dt.date(year, (month - 1) % 12 + 1, 1)
+    start = window_start(as_of, tier.window_months)
     figures = member.snapshots.filter(as_of__gte=start, as_of__lte=as_of).aggregate(
         avg_aum=Avg("aum"), contribution=Sum("contribution")
     )

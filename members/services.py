@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import four_eyes_check
 from loyalty.services import audit_log_record
-from loyalty.timeutils import business_date, business_today
+from loyalty.timeutils import business_date, business_today, previous_month_end
 from members.errors import (
     EvaluationNotResumable,
     EvaluationRunning,
@@ -316,8 +316,7 @@ _ALL_IDS = 9_223_372_036_854_775_807
 def tier_default_as_of(*, today: dt.date | None = None) -> dt.date:
     """The last business day of the previous month: the latest month-end whose snapshots the
     monthly batch has delivered when the scheduled evaluation runs on the 1st."""
-    today = today or business_today()
-    return today.replace(day=1) - dt.timedelta(days=1)
+    return previous_month_end(today or business_today())
 
 
 def _tier_payload(tier: Tier, proposal: dict[str, Any] | None = None) -> dict[str, Any]:

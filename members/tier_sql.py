@@ -32,6 +32,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from loyalty.timeutils import window_start
 from members.models import (
     AssetSnapshot,
     Member,
@@ -50,12 +51,6 @@ MESSAGE = Message._meta.db_table
 # disjoint members), exclusive for an override being applied, so an override approved during a
 # run is never overwritten by a chunk that read the member's state before it.
 TIER_STATE_LOCK = 0x7469_6572_7301
-
-
-def _window_start(as_of: dt.date, months: int) -> dt.date:
-    """The first day of the calendar month ``months - 1`` months before ``as_of``'s month."""
-    month_index = as_of.year * 12 + as_of.month - 1 - (months - 1)
-    return dt.date(month_index // 12, month_index % 12 + 1, 1)
 
 
 # Each step ends with OFFSET 0, which keeps PostgreSQL from folding it into the next: folded,
@@ -86,11 +81,11 @@ def decision_sql(*, tiers: list[dict[str, Any]], as_of: dt.date) -> tuple[str, d
         "as_of": as_of,
         "lowest_id": lowest["id"],
         "lowest_rank": lowest["rank"],
-        "window_start": _window_start(as_of, windows[-1]),
+        "window_start": window_start(as_of, windows[-1]),
     }
     figures = []
     for months in windows:
-        params[f"w{months}_start"] = _window_start(as_of, months)
+        params[f"w{months}_start"] = window_start(as_of, months)
         only = "" if len(windows) == 1 else f" FILTER (WHERE s.as_of >= %(w{months}_start)s)"
         figures.append(
             f"avg(s.aum){only} AS aum_w{months}, "

@@ -16,7 +16,6 @@ import datetime as dt
 import logging
 import os
 import uuid
-from calendar import monthrange
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -27,7 +26,7 @@ from loyalty.errors import Conflict, LoyaltyError
 from loyalty.models import ProgrammeSettings
 from loyalty.selectors import programme_settings_get
 from loyalty.services import audit_log_record
-from loyalty.timeutils import business_date
+from loyalty.timeutils import add_months, business_date, month_end
 from members.errors import MemberInactive
 from members.models import Member
 from points.errors import InsufficientPoints
@@ -52,22 +51,16 @@ class LedgerInconsistent(LoyaltyError):
     default_detail = _("The points ledger is inconsistent; reconciliation is needed.")
 
 
-def _add_months(day: dt.date, months: int) -> dt.date:
-    month_index = day.month - 1 + months
-    year, month = day.year + month_index // 12, month_index % 12 + 1
-    return dt.date(year, month, min(day.day, monthrange(year, month)[1]))
-
-
 def lot_expiry_date(*, earned_on: dt.date, settings: ProgrammeSettings) -> dt.date | None:
     """The last day points earned on ``earned_on`` may be used, under the programme's policy
     (``None`` when points never expire)."""
     policy = settings.expiry_policy
     if policy == ProgrammeSettings.ExpiryPolicy.NEVER:
         return None
-    later = _add_months(earned_on, settings.expiry_months)
+    later = add_months(earned_on, settings.expiry_months)
     if policy == ProgrammeSettings.ExpiryPolicy.EXACT:
         return later
-    return later.replace(day=monthrange(later.year, later.month)[1])
+    return month_end(later)
 
 
 class AccountState:

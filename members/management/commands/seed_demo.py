@@ -16,7 +16,7 @@ from django.db import transaction
 from tqdm import tqdm
 
 from loyalty import roles
-from loyalty.timeutils import business_today
+from loyalty.timeutils import add_months, business_today, month_end
 from members.models import AssetSnapshot, Member
 
 # Demo accounts only (printed by the command); never used outside seed data.
@@ -61,16 +61,6 @@ STAFF = [
     ("approver2", roles.APPROVER, False),
     ("integration", roles.INTEGRATION, False),
 ]
-
-
-def _month_ends(count: int, today: dt.date) -> list[dt.date]:
-    first = today.replace(day=1)
-    ends = []
-    for _ in range(count):
-        first_prev = (first - dt.timedelta(days=1)).replace(day=1)
-        ends.append(first - dt.timedelta(days=1))
-        first = first_prev
-    return sorted(ends)
 
 
 def _money(value: float | int) -> Decimal:
@@ -150,7 +140,8 @@ class Command(BaseCommand):
     def _members(self, *, count: int, months: int, seed: int) -> None:
         rng = random.Random(seed)
         today = business_today()
-        as_of_dates = _month_ends(months, today)
+        # The last ``months`` month ends before this month, oldest first.
+        as_of_dates = [month_end(add_months(today, -back)) for back in range(months, 0, -1)]
         existing = set(Member.objects.values_list("customer_no", flat=True))
         batch: list[Member] = []
         profiles = []
