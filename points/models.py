@@ -72,21 +72,28 @@ class Account(models.Model):
         return f"{self.member_id}: {self.balance}"
 
 
+class EntryKind(models.TextChoices):
+    EARN = "earn", _("Earned")
+    BONUS = "bonus", _("Bonus")
+    REDEEM = "redeem", _("Redeemed")
+    REFUND = "refund", _("Refunded")
+    REVERSE = "reverse", _("Reversed")
+    EXPIRE = "expire", _("Expired")
+    ADJUST = "adjust", _("Adjusted")
+    FORFEIT = "forfeit", _("Forfeited")
+
+
+# Each kind's sign, once: the entry's check constraint and the ledger's credit and debit follow
+# these. An adjustment goes either way (never zero).
+CREDIT_KINDS = (EntryKind.EARN, EntryKind.BONUS, EntryKind.REFUND)
+DEBIT_KINDS = (EntryKind.REDEEM, EntryKind.REVERSE, EntryKind.EXPIRE, EntryKind.FORFEIT)
+EITHER_WAY_KINDS = (EntryKind.ADJUST,)
+
+
 class Entry(models.Model):
     """One line of the ledger. Append-only: the database refuses UPDATE and DELETE."""
 
-    class Kind(models.TextChoices):
-        EARN = "earn", _("Earned")
-        BONUS = "bonus", _("Bonus")
-        REDEEM = "redeem", _("Redeemed")
-        REFUND = "refund", _("Refunded")
-        REVERSE = "reverse", _("Reversed")
-        EXPIRE = "expire", _("Expired")
-        ADJUST = "adjust", _("Adjusted")
-        FORFEIT = "forfeit", _("Forfeited")
-
-    CREDIT_KINDS = (Kind.EARN, Kind.BONUS, Kind.REFUND)
-    DEBIT_KINDS = (Kind.REDEEM, Kind.REVERSE, Kind.EXPIRE, Kind.FORFEIT)
+    Kind = EntryKind
 
     id = models.BigAutoField(primary_key=True)
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
@@ -157,9 +164,9 @@ class Entry(models.Model):
             ),
             models.CheckConstraint(
                 condition=(
-                    Q(kind__in=["earn", "bonus", "refund"], points__gt=0)
-                    | Q(kind__in=["redeem", "reverse", "expire", "forfeit"], points__lt=0)
-                    | (Q(kind="adjust") & ~Q(points=0))
+                    Q(kind__in=list(CREDIT_KINDS), points__gt=0)
+                    | Q(kind__in=list(DEBIT_KINDS), points__lt=0)
+                    | (Q(kind=EntryKind.ADJUST) & ~Q(points=0))
                 ),
                 name="points_entry_sign_by_kind",
             ),

@@ -30,19 +30,14 @@ from loyalty.timeutils import add_months, business_date, month_end
 from members.errors import MemberInactive
 from members.models import Member
 from points.errors import InsufficientPoints
-from points.models import Account, Entry, Lot
+from points.models import CREDIT_KINDS, DEBIT_KINDS, EITHER_WAY_KINDS, Account, Entry, Lot
 from points.services.sql import rows_create, rows_fetch, rows_update
 
 logger = logging.getLogger(__name__)
 
-CREDIT_KINDS = {Entry.Kind.EARN, Entry.Kind.BONUS, Entry.Kind.REFUND, Entry.Kind.ADJUST}
-DEBIT_KINDS = {
-    Entry.Kind.REDEEM,
-    Entry.Kind.REVERSE,
-    Entry.Kind.EXPIRE,
-    Entry.Kind.FORFEIT,
-    Entry.Kind.ADJUST,
-}
+# What credit() and debit() accept: the kinds the entry's check constraint signs that way.
+CREDITS = frozenset(CREDIT_KINDS + EITHER_WAY_KINDS)
+DEBITS = frozenset(DEBIT_KINDS + EITHER_WAY_KINDS)
 
 
 class LedgerInconsistent(LoyaltyError):
@@ -304,7 +299,7 @@ class LedgerBatch:
     ) -> EntryState:
         """Add ``points`` (> 0). They repay any debt first; the rest forms a lot that expires
         under the programme's policy."""
-        if points <= 0 or kind not in CREDIT_KINDS:
+        if points <= 0 or kind not in CREDITS:
             raise ValueError(f"invalid credit {kind} {points}")
         occurred_at = occurred_at or self.now
         account = self._account(member_id)
@@ -356,7 +351,7 @@ class LedgerBatch:
         Raises :class:`InsufficientPoints` when the balance is short, except for a ``reverse``,
         which claws back what it can and leaves the rest as debt (a negative balance).
         """
-        if points <= 0 or kind not in DEBIT_KINDS:
+        if points <= 0 or kind not in DEBITS:
             raise ValueError(f"invalid debit {kind} {points}")
         account = self._account(member_id)
         available = max(account.balance, 0)
@@ -509,7 +504,7 @@ def points_credit(
 
     Raises :class:`MemberInactive` for a closed member, or a frozen one earning.
     """
-    if kind not in CREDIT_KINDS:
+    if kind not in CREDITS:
         raise ValueError(f"{kind} is not a credit kind")
     if member.status == Member.Status.CLOSED or (
         member.status == Member.Status.FROZEN and kind in (Entry.Kind.EARN, Entry.Kind.BONUS)
@@ -544,7 +539,7 @@ def points_debit(
     Call it inside your own ``transaction.atomic()`` to make the debit part of a larger unit
     (a redemption with its stock decrement): the account stays locked until that commits.
     """
-    if kind not in DEBIT_KINDS or kind == Entry.Kind.REVERSE:
+    if kind not in DEBITS or kind == Entry.Kind.REVERSE:
         raise ValueError(f"{kind} is not a debit kind points_debit may write")
     if kind == Entry.Kind.REDEEM and member.status != Member.Status.ACTIVE:
         raise MemberInactive()
