@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         from concurrent.futures import ThreadPoolExecutor
 
         from config.celery import app as celery_app
-        from members.services import tier_evaluate, tier_evaluation_start
+        from members.services.evaluation import tier_evaluate, tier_evaluation_start
 
         # The run is started as the API starts it; the enqueued tasks go to an in-memory broker
         # and this process plays the Celery workers, one thread (and connection) each.

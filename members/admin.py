@@ -23,17 +23,14 @@ from members.models import (
     TierOverride,
 )
 from members.selectors import member_tier_standing
-from members.services import (
-    member_close,
-    member_freeze,
-    member_unfreeze,
-    tier_evaluation_resume,
-    tier_evaluation_start,
+from members.services.evaluation import tier_evaluation_resume, tier_evaluation_start
+from members.services.members import member_close, member_freeze, member_unfreeze
+from members.services.overrides import (
     tier_override_approve,
     tier_override_reject,
     tier_override_request,
-    tiers_simulate,
 )
+from members.services.simulation import tiers_simulate
 
 
 class AssetSnapshotInline(admin.TabularInline):

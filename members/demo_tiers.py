@@ -11,7 +11,7 @@ from django.db import transaction
 
 from members.models import Tier, TierBenefit, TierEvaluationRun
 from members.schedules import tier_evaluation_schedule_ensure
-from members.services import tier_evaluate, tier_evaluation_start
+from members.services.evaluation import tier_evaluate, tier_evaluation_start
 
 Benefit = tuple[str, str, str]
 

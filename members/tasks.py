@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from members.services import messages_deliver
+from members.services.messages import messages_deliver
 
 
 @shared_task(name="members.messages_deliver")
@@ -17,7 +17,7 @@ def tier_evaluate_task(run_id: str | None = None, as_of: str | None = None) -> s
 
     from members.errors import EvaluationRunning
     from members.models import TierEvaluationRun
-    from members.services import tier_evaluate, tier_evaluation_start
+    from members.services.evaluation import tier_evaluate, tier_evaluation_start
 
     if run_id is None:
         try:
@@ -45,6 +45,6 @@ def tier_evaluate_task(run_id: str | None = None, as_of: str | None = None) -> s
 @shared_task(name="members.tier_overrides_expire")
 def tier_overrides_expire_task() -> int:
     """Daily: members whose tier override expired go back to their qualified tier."""
-    from members.services import tier_overrides_expire
+    from members.services.overrides import tier_overrides_expire
 
     return tier_overrides_expire()

@@ -30,13 +30,13 @@ from members.selectors import (
     tier_override_get,
     tier_override_list,
 )
-from members.services import (
-    tier_evaluation_start,
+from members.services.evaluation import tier_evaluation_start
+from members.services.overrides import (
     tier_override_approve,
     tier_override_reject,
     tier_override_request,
-    tiers_simulate,
 )
+from members.services.simulation import tiers_simulate
 
 OVERRIDE_MAX_DAYS = 366
 

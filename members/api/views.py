@@ -37,7 +37,9 @@ from members.selectors import (
     member_message_get,
     member_messages,
 )
-from members.services import asset_snapshots_store, member_upsert, messages_mark_read
+from members.services.members import member_upsert
+from members.services.messages import messages_mark_read
+from members.services.snapshots import asset_snapshots_store
 
 
 @extend_schema(tags=["members"])

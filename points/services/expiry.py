@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from loyalty.selectors import programme_settings_get
 from loyalty.timeutils import business_today
 from members.models import Member, Message
-from members.services import member_message_send
+from members.services.messages import member_message_send
 from points.models import Lot
 from points.services.ledger import LedgerBatch, accounts_lock
 

@@ -3,7 +3,7 @@
 import pytest
 
 from loyalty import roles
-from members.services import member_message_send
+from members.services.messages import member_message_send
 from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

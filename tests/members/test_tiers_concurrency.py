@@ -7,7 +7,7 @@ from django.db import connection
 
 from config.celery import app as celery_app
 from members.models import TierEvaluationRun
-from members.services import tier_evaluate
+from members.services.evaluation import tier_evaluate
 from tests.factories import MemberFactory
 from tests.members.tier_helpers import AS_OF, ladder, snapshots, tier_of
 
@@ -68,7 +68,7 @@ def test_workers_sharing_a_run_evaluate_each_member_once():
     """Two workers on the same run at once (real threads, own connections): every chunk is
     claimed by one of them, the result is the same as one worker's."""
     from members.models import MemberTier, Message, TierHistory
-    from members.services import tier_evaluation_start
+    from members.services.evaluation import tier_evaluation_start
 
     ladder()
     members = [MemberFactory() for _ in range(40)]

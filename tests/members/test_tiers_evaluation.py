@@ -8,12 +8,8 @@ from django.utils import timezone
 
 from members.models import MemberTier, Message, Tier, TierEvaluationRun, TierHistory
 from members.selectors import member_tier_standing, member_tiers_for_earning
-from members.services import (
-    tier_evaluate,
-    tier_evaluation_start,
-    tier_override_approve,
-    tier_override_request,
-)
+from members.services.evaluation import tier_evaluate, tier_evaluation_start
+from members.services.overrides import tier_override_approve, tier_override_request
 from tests.factories import MemberFactory, UserFactory
 from tests.members.tier_helpers import AS_OF, evaluate, ladder, month_ends, snapshots, tier_of
 
@@ -259,7 +255,7 @@ def test_an_interrupted_run_resumes_with_the_chunks_that_did_not_commit(tiers):
         snapshots(member, "150000.00")
     run = tier_evaluation_start(as_of=AS_OF, chunk_size=2)
     # As if a worker had split the run, committed the first chunk (and its progress), then died.
-    from members.services import _tier_run_prepare
+    from members.services.evaluation import _tier_run_prepare
 
     _tier_run_prepare(run_id=run.run_id)
     first = run.chunks.order_by("lo").first()
@@ -275,7 +271,7 @@ def test_an_interrupted_run_resumes_with_the_chunks_that_did_not_commit(tiers):
 
 
 def test_a_failed_run_can_be_resumed(tiers):
-    from members.services import tier_evaluation_resume
+    from members.services.evaluation import tier_evaluation_resume
 
     member = MemberFactory()
     snapshots(member, "150000.00")
@@ -382,7 +378,7 @@ def test_a_done_run_cannot_be_resumed_but_a_stuck_one_gets_workers_again(
     tiers, django_capture_on_commit_callbacks
 ):
     from members.errors import EvaluationNotResumable
-    from members.services import tier_evaluation_resume
+    from members.services.evaluation import tier_evaluation_resume
 
     member = MemberFactory()
     snapshots(member, "150000.00")
@@ -397,7 +393,7 @@ def test_a_done_run_cannot_be_resumed_but_a_stuck_one_gets_workers_again(
 
 
 def test_the_daily_expiry_moves_a_member_back_when_the_override_ends(tiers):
-    from members.services import tier_overrides_expire
+    from members.services.overrides import tier_overrides_expire
 
     member, untouched = MemberFactory(preferred_language="en"), MemberFactory()
     snapshots(member, "150000.00")
@@ -432,7 +428,7 @@ def test_the_daily_expiry_moves_a_member_back_when_the_override_ends(tiers):
 def test_a_tier_without_thresholds_above_the_lowest_takes_everyone(tiers):
     """Everyone qualifies for a tier with no thresholds, members without snapshots too; the
     simulator counts them the same way."""
-    from members.services import tiers_simulate
+    from members.services.simulation import tiers_simulate
 
     Tier.objects.filter(code="GOLD").update(min_avg_aum=None, min_contribution=None)
     bare = MemberFactory()

@@ -100,7 +100,7 @@ def test_runs_month_after_month_follow_the_rules(histories, grace, to_qualified)
 
 def test_a_spent_time_budget_leaves_the_run_running_and_the_next_call_carries_on():
     from members.models import TierEvaluationRun
-    from members.services import tier_evaluate, tier_evaluation_start
+    from members.services.evaluation import tier_evaluate, tier_evaluation_start
 
     ladder()
     members = [MemberFactory() for _ in range(3)]

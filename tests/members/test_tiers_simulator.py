@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from loyalty.models import AuditLog
 from members.models import Tier
 from members.selectors import tier_member_counts
-from members.services import tier_override_approve, tier_override_request, tiers_simulate
+from members.services.overrides import tier_override_approve, tier_override_request
+from members.services.simulation import tiers_simulate
 from tests.factories import MemberFactory, UserFactory
 from tests.members.tier_helpers import AS_OF, evaluate, ladder, month_ends, snapshots
 

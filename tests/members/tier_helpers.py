@@ -4,7 +4,7 @@ import datetime as dt
 from decimal import Decimal
 
 from members.models import AssetSnapshot, Member, Tier
-from members.services import tier_evaluate, tier_evaluation_start
+from members.services.evaluation import tier_evaluate, tier_evaluation_start
 
 AS_OF = dt.date(2026, 10, 31)
 WINDOW = (dt.date(2026, 8, 31), dt.date(2026, 9, 30), dt.date(2026, 10, 31))

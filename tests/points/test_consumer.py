@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from members.services import member_freeze
+from members.services.members import member_freeze
 from points.models import Account, Entry, Transaction
 from points.services.consumer import transactions_process_all
 from points.services.ingest import transactions_sweep

@@ -5,7 +5,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from loyalty.services import programme_settings_update
 from members.errors import MemberInactive
-from members.services import member_close, member_freeze
+from members.services.members import member_close, member_freeze
 from points.errors import InsufficientPoints
 from points.models import Account, Entry, Lot
 from points.services.ledger import lot_expiry_date, points_credit, points_debit
