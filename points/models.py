@@ -248,6 +248,20 @@ class Transaction(models.Model):
         TASK = "task", _("Celery message")
         DEMO = "demo", _("Demo data")
 
+    # What a delivery carries besides the customer number, in one place: the validation's
+    # output, the inbox insert, the consumer's rows and the CSV import's columns follow it.
+    DELIVERED_FIELDS = (
+        "external_id",
+        "source",
+        "type",
+        "amount",
+        "currency",
+        "occurred_at",
+        "channel",
+        "merchant_category",
+        "reverses",
+    )
+
     id = models.BigAutoField(primary_key=True)
     source = models.CharField(_("source"), max_length=32, default="core")
     external_id = models.CharField(_("external id"), max_length=64)

@@ -45,20 +45,7 @@ def transaction_entry_key(*, source: str, external_id: str) -> str:
     return f"tx:{source}:{external_id}"
 
 
-_ROW_FIELDS = (
-    "id",
-    "source",
-    "external_id",
-    "member_id",
-    "type",
-    "amount",
-    "currency",
-    "occurred_at",
-    "channel",
-    "merchant_category",
-    "reverses",
-    "status",
-)
+_ROW_FIELDS = ("id", *Transaction.DELIVERED_FIELDS, "member_id", "status")
 
 
 class _Row:
@@ -66,21 +53,22 @@ class _Row:
 
     __slots__ = (*_ROW_FIELDS, "points", "processed_at", "status_reason")
 
+    id: int
+    source: str
+    external_id: str
+    type: str
+    amount: Decimal
+    currency: str
+    occurred_at: dt.datetime
+    channel: str
+    merchant_category: str
+    reverses: str
+    member_id: int
+    status: str
+
     def __init__(self, values: tuple) -> None:
-        (
-            self.id,
-            self.source,
-            self.external_id,
-            self.member_id,
-            self.type,
-            self.amount,
-            self.currency,
-            self.occurred_at,
-            self.channel,
-            self.merchant_category,
-            self.reverses,
-            self.status,
-        ) = values
+        for name, value in zip(_ROW_FIELDS, values, strict=True):
+            setattr(self, name, value)
         self.status_reason = ""
         self.points = 0
         self.processed_at: dt.datetime | None = None

@@ -25,16 +25,8 @@ from points.services.sql import raw_cursor
 logger = logging.getLogger(__name__)
 
 _COLUMNS = (
-    "source",
-    "external_id",
+    *Transaction.DELIVERED_FIELDS,
     "member_id",
-    "type",
-    "amount",
-    "currency",
-    "occurred_at",
-    "channel",
-    "merchant_category",
-    "reverses",
     "via",
     "received_at",
     "status",
@@ -89,17 +81,10 @@ _ARRAY_TYPES = {
 
 
 def _values(item: dict[str, Any], *, via: str, now: dt.datetime) -> tuple:
+    """An inbox row in ``_COLUMNS``' order from a validated item (which has every field)."""
     return (
-        item.get("source") or "core",
-        item["external_id"],
+        *(item[name] for name in Transaction.DELIVERED_FIELDS),
         item["member_id"],
-        item["type"],
-        item["amount"],
-        item.get("currency") or "CNY",
-        item["occurred_at"],
-        item["channel"],
-        item.get("merchant_category") or "",
-        item.get("reverses") or "",
         via,
         now,
         Transaction.Status.PENDING,

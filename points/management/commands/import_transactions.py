@@ -8,18 +8,7 @@ from points.models import Transaction
 from points.services.ingest import transactions_store
 from points.validation import transaction_items_validate
 
-COLUMNS = (
-    "external_id",
-    "source",
-    "customer_no",
-    "type",
-    "amount",
-    "currency",
-    "occurred_at",
-    "channel",
-    "merchant_category",
-    "reverses",
-)
+COLUMNS = ("customer_no", *Transaction.DELIVERED_FIELDS)
 REQUIRED = {"external_id", "customer_no", "type", "amount", "occurred_at", "channel"}
 
 
