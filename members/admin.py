@@ -24,6 +24,7 @@ from members.models import (
 )
 from members.selectors import member_tier_standing
 from members.services.evaluation import tier_evaluation_resume, tier_evaluation_start
+from members.services.ladder import tier_save
 from members.services.members import member_close, member_freeze, member_unfreeze
 from members.services.overrides import (
     tier_override_approve,
@@ -218,6 +219,19 @@ class TierAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         # Deactivate instead: history and members keep pointing at the tier.
         return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        """Nothing yet: :meth:`save_related` saves the tier with its benefits, one audit row."""
+
+    def save_related(self, request, form, formsets, change) -> None:
+        benefits: list[TierBenefit] = []
+        removed: list[TierBenefit] = []
+        for formset in formsets:  # the benefits inline, the only one
+            benefits += formset.save(commit=False)
+            removed += formset.deleted_objects
+        tier_save(
+            tier=form.instance, benefits=benefits, removed_benefits=removed, actor=request.user
+        )
 
     def get_urls(self):
         return [

@@ -1,5 +1,6 @@
-"""Points in the admin: rules and campaigns are configuration; the ledger is read-only; the inbox
-can be filtered and retried; adjustments are requested and decided through the services."""
+"""Points in the admin: rules and campaigns are configuration, saved (and audited) through the
+services; the ledger is read-only; the inbox can be filtered and retried; adjustments are
+requested and decided through the services."""
 
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
@@ -8,6 +9,7 @@ from loyalty.errors import LoyaltyError
 from points.models import Account, Adjustment, Campaign, EarningRule, Entry, Lot, Transaction
 from points.services.adjustments import adjustment_approve, adjustment_reject, adjustment_request
 from points.services.ingest import transactions_retry
+from points.services.rules import campaign_save, earning_rule_save
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -111,6 +113,9 @@ class EarningRuleAdmin(admin.ModelAdmin):
         # Deactivate instead: ledger entries name the rule that credited them.
         return False
 
+    def save_model(self, request, obj, form, change):
+        earning_rule_save(rule=obj, actor=request.user)
+
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
@@ -118,6 +123,14 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["code", "name"]
     filter_horizontal = ["rules"]
+
+    def save_model(self, request, obj, form, change):
+        campaign_save(campaign=obj, rules=form.cleaned_data.get("rules"), actor=request.user)
+
+    def save_related(self, request, form, formsets, change):
+        # campaign_save has set the rules (the form's only many-to-many field).
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
 
 @admin.register(Adjustment)
