@@ -61,6 +61,34 @@ class ProgrammeSettings(models.Model):
         return str(_("Programme settings"))
 
 
+class AuditAction(models.TextChoices):
+    """Every action the audit log records, ``<subject>.<verb>``: one list, so the admin can
+    filter and label them and a misspelt action cannot be written. An app adds its own here."""
+
+    MEMBER_CREATE = "member.create", _("Member created")
+    MEMBER_UPDATE = "member.update", _("Member updated")
+    MEMBER_FREEZE = "member.freeze", _("Member frozen")
+    MEMBER_UNFREEZE = "member.unfreeze", _("Member unfrozen")
+    MEMBER_CLOSE = "member.close", _("Member closed")
+    TIER_CREATE = "tier.create", _("Tier created")
+    TIER_UPDATE = "tier.update", _("Tier changed")
+    TIER_EVALUATION_START = "tier_evaluation.start", _("Tier evaluation started")
+    TIER_EVALUATION_RESUME = "tier_evaluation.resume", _("Tier evaluation resumed")
+    TIER_OVERRIDE_REQUEST = "tier_override.request", _("Tier override requested")
+    TIER_OVERRIDE_APPROVE = "tier_override.approve", _("Tier override approved")
+    TIER_OVERRIDE_REJECT = "tier_override.reject", _("Tier override rejected")
+    POINTS_FORFEIT = "points.forfeit", _("Points forfeited")
+    POINTS_TRANSACTION_RETRY = "points.transaction_retry", _("Transaction retried")
+    POINTS_ADJUSTMENT_REQUEST = "points.adjustment_request", _("Points adjustment requested")
+    POINTS_ADJUSTMENT_APPROVE = "points.adjustment_approve", _("Points adjustment approved")
+    POINTS_ADJUSTMENT_REJECT = "points.adjustment_reject", _("Points adjustment rejected")
+    EARNING_RULE_CREATE = "earning_rule.create", _("Earning rule created")
+    EARNING_RULE_UPDATE = "earning_rule.update", _("Earning rule changed")
+    CAMPAIGN_CREATE = "campaign.create", _("Campaign created")
+    CAMPAIGN_UPDATE = "campaign.update", _("Campaign changed")
+    PROGRAMME_SETTINGS_UPDATE = "programme_settings.update", _("Programme settings changed")
+
+
 class AuditLog(models.Model):
     """Who changed what, when and why. Append-only: the database refuses UPDATE and DELETE."""
 
@@ -74,7 +102,9 @@ class AuditLog(models.Model):
         verbose_name=_("actor"),
     )
     actor_label = models.CharField(_("actor label"), max_length=150)
-    action = models.CharField(_("action"), max_length=64, db_index=True)
+    action = models.CharField(
+        _("action"), max_length=64, choices=AuditAction.choices, db_index=True
+    )
     target_type = models.CharField(_("target type"), max_length=64)
     target_id = models.CharField(_("target id"), max_length=64)
     before = models.JSONField(_("before"), null=True, blank=True, encoder=DjangoJSONEncoder)

@@ -4,7 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.forms.models import model_to_dict
 
-from loyalty.models import AuditLog, ProgrammeSettings
+from loyalty.models import AuditAction, AuditLog, ProgrammeSettings
 from loyalty.selectors import programme_settings_get
 
 
@@ -20,7 +20,7 @@ def actor_label_for(actor: Any) -> str:
 def audit_log_record(
     *,
     actor: Any,
-    action: str,
+    action: AuditAction,
     target: Any,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
@@ -54,7 +54,7 @@ def programme_settings_update(*, actor: Any, reason: str = "", **changes: Any) -
     current.save()
     audit_log_record(
         actor=actor,
-        action="programme_settings.update",
+        action=AuditAction.PROGRAMME_SETTINGS_UPDATE,
         target=current,
         before=before,
         after=model_to_dict(current),

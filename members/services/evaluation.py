@@ -25,6 +25,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.models import AuditAction
 from loyalty.services import audit_log_record
 from loyalty.timeutils import business_today, previous_month_end
 from members.errors import (
@@ -171,7 +172,7 @@ def tier_evaluation_start(
                 )
                 audit_log_record(
                     actor=actor,
-                    action="tier_evaluation.start",
+                    action=AuditAction.TIER_EVALUATION_START,
                     target=run,
                     after={"run_id": str(run.run_id), "as_of": as_of.isoformat()},
                 )
@@ -226,7 +227,7 @@ def tier_evaluation_resume(*, run_id: Any, actor: Any = None) -> TierEvaluationR
                     status__in=[TierEvaluationRun.Status.QUEUED, TierEvaluationRun.Status.RUNNING]
                 ).first()
                 raise EvaluationRunning(run_id=str(active.run_id) if active else "") from None
-        audit_log_record(actor=actor, action="tier_evaluation.resume", target=run)
+        audit_log_record(actor=actor, action=AuditAction.TIER_EVALUATION_RESUME, target=run)
         _tier_evaluation_enqueue(run)
     return run
 

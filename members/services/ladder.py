@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 
+from loyalty.models import AuditAction
 from loyalty.services import audit_log_record
 from members.models import Tier, TierBenefit
 
@@ -71,7 +72,7 @@ def tier_save(
         _benefits_save(tier=tier, benefits=benefits, removed_benefits=removed_benefits)
         audit_log_record(
             actor=actor,
-            action="tier.create",
+            action=AuditAction.TIER_CREATE,
             target=tier,
             after={**_tier_values(tier), "benefits": _benefit_values(tier)},
         )
@@ -92,5 +93,7 @@ def tier_save(
     if benefits_after != benefits_before:
         old["benefits"], new["benefits"] = benefits_before, benefits_after
     if new:
-        audit_log_record(actor=actor, action="tier.update", target=tier, before=old, after=new)
+        audit_log_record(
+            actor=actor, action=AuditAction.TIER_UPDATE, target=tier, before=old, after=new
+        )
     return tier

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
+from loyalty.models import AuditAction
 from loyalty.services import audit_log_record
 from members.errors import MemberClosed
 from members.models import Member
@@ -65,7 +66,9 @@ def member_upsert(*, customer_no: str, actor: Any, **fields: Any) -> tuple[Membe
         except IntegrityError:
             # A concurrent request created it first: this one becomes an update.
             return member_upsert(customer_no=customer_no, actor=actor, status=status, **fields)
-        audit_log_record(actor=actor, action="member.create", target=member, after=_profile(member))
+        audit_log_record(
+            actor=actor, action=AuditAction.MEMBER_CREATE, target=member, after=_profile(member)
+        )
     else:
         if member.status == Member.Status.CLOSED and (
             fields or status not in (None, member.status)
@@ -80,7 +83,7 @@ def member_upsert(*, customer_no: str, actor: Any, **fields: Any) -> tuple[Membe
             member.save(update_fields=[*changed, "updated_at"])
             audit_log_record(
                 actor=actor,
-                action="member.update",
+                action=AuditAction.MEMBER_UPDATE,
                 target=member,
                 before=before,
                 after=_profile(member),
@@ -95,7 +98,9 @@ def member_upsert(*, customer_no: str, actor: Any, **fields: Any) -> tuple[Membe
     return member, created
 
 
-def _status_change(*, member: Member, actor: Any, to: str, reason: str, action: str) -> Member:
+def _status_change(
+    *, member: Member, actor: Any, to: str, reason: str, action: AuditAction
+) -> Member:
     member = Member.objects.select_for_update().get(pk=member.pk)
     if member.status == Member.Status.CLOSED:
         raise MemberClosed()
@@ -120,14 +125,22 @@ def _status_change(*, member: Member, actor: Any, to: str, reason: str, action: 
 def member_freeze(*, member: Member, actor: Any, reason: str = "") -> Member:
     """A frozen member neither earns nor redeems until unfrozen."""
     return _status_change(
-        member=member, actor=actor, to=Member.Status.FROZEN, reason=reason, action="member.freeze"
+        member=member,
+        actor=actor,
+        to=Member.Status.FROZEN,
+        reason=reason,
+        action=AuditAction.MEMBER_FREEZE,
     )
 
 
 @transaction.atomic
 def member_unfreeze(*, member: Member, actor: Any, reason: str = "") -> Member:
     return _status_change(
-        member=member, actor=actor, to=Member.Status.ACTIVE, reason=reason, action="member.unfreeze"
+        member=member,
+        actor=actor,
+        to=Member.Status.ACTIVE,
+        reason=reason,
+        action=AuditAction.MEMBER_UNFREEZE,
     )
 
 
@@ -136,7 +149,11 @@ def member_close(*, member: Member, actor: Any, reason: str = "") -> Member:
     """Close for good. Receivers of ``member_closed`` (points) forfeit what is left, in the same
     transaction, so a closed member never keeps a balance."""
     member = _status_change(
-        member=member, actor=actor, to=Member.Status.CLOSED, reason=reason, action="member.close"
+        member=member,
+        actor=actor,
+        to=Member.Status.CLOSED,
+        reason=reason,
+        action=AuditAction.MEMBER_CLOSE,
     )
     member_closed.send(sender=Member, member=member, actor=actor)
     return member

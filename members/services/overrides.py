@@ -16,6 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from loyalty.errors import four_eyes_check
+from loyalty.models import AuditAction
 from loyalty.services import audit_log_record
 from loyalty.timeutils import business_date, business_today
 from members.errors import (
@@ -66,7 +67,7 @@ def tier_override_request(
         raise TierOverridePending() from None
     audit_log_record(
         actor=actor,
-        action="tier_override.request",
+        action=AuditAction.TIER_OVERRIDE_REQUEST,
         target=member,
         after={"override": str(override.id), "tier": tier.code, "expires_at": expires_at},
         reason=reason,
@@ -151,7 +152,7 @@ def tier_override_approve(*, override_id: Any, actor: Any, note: str = "") -> Ti
         )
     audit_log_record(
         actor=actor,
-        action="tier_override.approve",
+        action=AuditAction.TIER_OVERRIDE_APPROVE,
         target=member,
         before={"tier": previous.code if previous else None},
         after={"tier": override.tier.code, "override": str(override.id)},
@@ -171,7 +172,7 @@ def tier_override_reject(*, override_id: Any, actor: Any, note: str = "") -> Tie
     override.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
     audit_log_record(
         actor=actor,
-        action="tier_override.reject",
+        action=AuditAction.TIER_OVERRIDE_REJECT,
         target=override.member,
         after={"override": str(override.id), "tier": override.tier.code},
         reason=note,

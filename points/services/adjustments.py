@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty.errors import four_eyes_check
+from loyalty.models import AuditAction
 from loyalty.services import audit_log_record
 from members.errors import MemberInactive
 from members.models import Member
@@ -33,7 +34,7 @@ def adjustment_request(*, member: Member, points: int, reason: str, actor: Any) 
     )
     audit_log_record(
         actor=actor,
-        action="points.adjustment_request",
+        action=AuditAction.POINTS_ADJUSTMENT_REQUEST,
         target=adjustment,
         after=_snapshot(adjustment),
         reason=reason,
@@ -79,7 +80,7 @@ def adjustment_approve(*, adjustment: Adjustment, actor: Any, note: str = "") ->
     adjustment.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "entry"])
     audit_log_record(
         actor=actor,
-        action="points.adjustment_approve",
+        action=AuditAction.POINTS_ADJUSTMENT_APPROVE,
         target=adjustment,
         before=before,
         after={**_snapshot(adjustment), "balance_after": entry.balance_after},
@@ -100,7 +101,7 @@ def adjustment_reject(*, adjustment: Adjustment, actor: Any, note: str = "") -> 
     adjustment.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
     audit_log_record(
         actor=actor,
-        action="points.adjustment_reject",
+        action=AuditAction.POINTS_ADJUSTMENT_REJECT,
         target=adjustment,
         before=before,
         after=_snapshot(adjustment),

@@ -18,6 +18,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from loyalty.models import AuditAction
 from loyalty.services import audit_log_record
 from points.models import Transaction
 from points.services.sql import raw_cursor
@@ -196,7 +197,7 @@ def transactions_retry(*, ids: list[int], actor: Any) -> int:
         for row in rows:
             audit_log_record(
                 actor=actor,
-                action="points.transaction_retry",
+                action=AuditAction.POINTS_TRANSACTION_RETRY,
                 target=row,
                 before={"status": row.status, "reason": row.status_reason},
                 after={"status": Transaction.Status.PENDING},

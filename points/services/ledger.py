@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import Conflict, LoyaltyError
-from loyalty.models import ProgrammeSettings
+from loyalty.models import AuditAction, ProgrammeSettings
 from loyalty.selectors import programme_settings_get
 from loyalty.services import audit_log_record
 from loyalty.timeutils import add_months, business_date, month_end
@@ -579,7 +579,7 @@ def points_forfeit(*, member: Member, actor: Any = None) -> Entry | None:
         entry = state.to_model()
         audit_log_record(
             actor=actor,
-            action="points.forfeit",
+            action=AuditAction.POINTS_FORFEIT,
             target=member,
             before={"balance": before},
             after={"balance": 0},

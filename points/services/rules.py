@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import models, transaction
 
+from loyalty.models import AuditAction
 from loyalty.services import audit_log_record
 from points.models import Campaign, EarningRule
 
@@ -46,7 +47,7 @@ def earning_rule_save(*, rule: EarningRule, actor: Any) -> EarningRule:
     if rule.pk is None:
         rule.save()
         audit_log_record(
-            actor=actor, action="earning_rule.create", target=rule, after=_values(rule)
+            actor=actor, action=AuditAction.EARNING_RULE_CREATE, target=rule, after=_values(rule)
         )
         return rule
     stored = EarningRule.objects.select_for_update().get(pk=rule.pk)
@@ -54,7 +55,11 @@ def earning_rule_save(*, rule: EarningRule, actor: Any) -> EarningRule:
     if after:
         rule.save(update_fields=[*after, "updated_at"])
         audit_log_record(
-            actor=actor, action="earning_rule.update", target=rule, before=before, after=after
+            actor=actor,
+            action=AuditAction.EARNING_RULE_UPDATE,
+            target=rule,
+            before=before,
+            after=after,
         )
     return rule
 
@@ -80,7 +85,7 @@ def campaign_save(
         campaign.rules.set(rules or [])
         audit_log_record(
             actor=actor,
-            action="campaign.create",
+            action=AuditAction.CAMPAIGN_CREATE,
             target=campaign,
             after={**_values(campaign), "rules": _rule_codes(rules or [])},
         )
@@ -101,6 +106,10 @@ def campaign_save(
         campaign.rules.set(rules or [])
     if after:
         audit_log_record(
-            actor=actor, action="campaign.update", target=campaign, before=before, after=after
+            actor=actor,
+            action=AuditAction.CAMPAIGN_UPDATE,
+            target=campaign,
+            before=before,
+            after=after,
         )
     return campaign
