@@ -6,10 +6,40 @@ tier, grace count and override, what tier does the member end up in? Evaluation 
 answer (state, history, messages) in the same statement; the simulator only counts it. Sharing
 the text is what makes the simulator's counts equal a real run's.
 
+What is guaranteed about the text:
+
+* The SQL is static: it lives in ``members/sql/*.sql`` (package data, read once at import
+  through :mod:`importlib.resources`, so an installed wheel works too) and is commented there,
+  step by step. ``tier_decision.sql`` holds the decision's CTEs (ending with ``decided``);
+  ``tier_simulate.sql`` and ``tier_evaluate.sql`` put them after their ``WITH``;
+  ``tier_members_changing.sql`` and ``tier_members_all.sql`` are the two ways of choosing who
+  is decided one by one (see below).
+* The files' convention: whole-line ``--`` comments are documentation, dropped at load; a
+  ``{name}`` is a *hole*, the only braces allowed; ``%(name)s`` is a bound parameter. Loading
+  refuses any other brace and any comment after SQL on a line; filling refuses a missing or
+  unknown hole and a result with a brace left.
+* Only the ladder's shape reaches the SQL text, and only as integers: the holes are filled
+  from a :class:`Ladder` of :class:`TierRule` objects, frozen and validated when built (types,
+  the model's ranges for ranks, windows and grace periods, the model's pattern for codes, the
+  known choices for rule and downgrade mode), with fixed SQL fragments in which the only values
+  are tier ids, ranks, window lengths and grace periods (``int``), and the keywords ``true``,
+  ``false`` and ``NULL``; parameter names carry a rank or a window length (``%(t20_aum)s``,
+  ``%(w3_start)s``). Every threshold and date, and the tier list itself, is a bound parameter.
+  So a tier's values, proposed or stored, can change what the statement decides, never what
+  it says.
+
+The holes of ``tier_decision.sql`` (the file lists them too): ``window_figures`` (one filtered
+aggregate per distinct window of the active tiers), ``qualified_rank`` (a ``WHEN`` per active
+tier, highest rank first, over the thresholds' parameters), ``window_columns``,
+``members_who_can_change`` (one of the two fixed files), and per-tier lookups ``rank_by_tier_id``,
+``active_by_tier_id``, ``grace_by_tier_id``, ``to_qualified_by_tier_id``, ``lower_id_by_tier_id``,
+``tier_id_by_rank``, ``avg_aum_by_tier_id``, ``contribution_by_tier_id`` (``WHEN <int> THEN
+<int, column or keyword>``). The other two files have one hole, ``decision``.
+
 Only members who can change are decided one by one: those with a state row (placed before,
 counting grace or overridden) and those who qualify above the lowest tier. Everyone else has no
 state and stays in the lowest tier; they are only counted (``population``). On a first run
-that is most members, and the per-member steps below run for the rest only. (When a tier above
+that is most members, and the per-member steps run for the rest only. (When a tier above
 the lowest has no thresholds, everyone qualifies for it and everyone is decided.)
 
 Decision per member (``action``):
@@ -29,8 +59,16 @@ Decision per member (``action``):
 
 import datetime as dt
 import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
+from importlib.resources import files
 from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
 
 from loyalty.timeutils import window_start
 from members.models import (
@@ -38,353 +76,362 @@ from members.models import (
     Member,
     MemberTier,
     Message,
+    Tier,
     TierHistory,
+    TierOverride,
+    tier_code_validator,
 )
-
-MEMBER = Member._meta.db_table
-SNAPSHOT = AssetSnapshot._meta.db_table
-STATE = MemberTier._meta.db_table
-HISTORY = TierHistory._meta.db_table
-MESSAGE = Message._meta.db_table
 
 # A PostgreSQL advisory lock (transaction scope): shared by evaluation chunks (they touch
 # disjoint members), exclusive for an override being applied, so an override approved during a
 # run is never overwritten by a chunk that read the member's state before it.
 TIER_STATE_LOCK = 0x7469_6572_7301
 
+# The tables the files name, checked against the models at import.
+_TABLES = {
+    Member: "members_member",
+    AssetSnapshot: "members_assetsnapshot",
+    MemberTier: "members_membertier",
+    TierHistory: "members_tierhistory",
+    Message: "members_message",
+    TierOverride: "members_tieroverride",
+}
+for _model, _table in _TABLES.items():
+    if _model._meta.db_table != _table:
+        raise ImproperlyConfigured(
+            f"members/sql/ names the table {_table!r}, but {_model.__name__} is stored in "
+            f"{_model._meta.db_table!r}"
+        )
 
-# Each step ends with OFFSET 0, which keeps PostgreSQL from folding it into the next: folded,
-# every reference to ``q_rank`` or ``action`` would repeat the whole CASE it stands for.
+
+# --- The static SQL ----------------------------------------------------------------------
+
+_HOLE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class SqlTemplate:
+    """A file of ``members/sql/``: its SQL without the documentation comments, and its holes."""
+
+    name: str
+    text: str
+    holes: frozenset[str]
+
+    @classmethod
+    def load(cls, name: str) -> "SqlTemplate":
+        source = (files("members") / "sql" / name).read_text(encoding="utf-8")
+        lines = []
+        for number, line in enumerate(source.splitlines(), start=1):
+            if line.lstrip().startswith("--"):
+                continue
+            if "--" in line:
+                raise ImproperlyConfigured(f"{name}, line {number}: a comment after SQL")
+            if set(_HOLE.sub("", line)) & {"{", "}"}:
+                raise ImproperlyConfigured(f"{name}, line {number}: a brace that is not a hole")
+            lines.append(line)
+        text = "\n".join(lines).strip("\n") + "\n"
+        return cls(name=name, text=text, holes=frozenset(_HOLE.findall(text)))
+
+    def fill(self, **values: str) -> str:
+        """The SQL with every hole replaced by its value (each hole needs one, and only holes
+        take one); the result has no brace left."""
+        missing, unknown = self.holes - values.keys(), values.keys() - self.holes
+        if missing or unknown:
+            raise ValueError(
+                f"{self.name}: holes without a value {sorted(missing)}, "
+                f"values without a hole {sorted(unknown)}"
+            )
+        sql = _HOLE.sub(lambda match: values[match.group(1)], self.text)
+        if "{" in sql or "}" in sql:
+            raise ValueError(f"{self.name}: a brace is left after filling")
+        return sql
+
+
+DECISION = SqlTemplate.load("tier_decision.sql")
+MEMBERS_CHANGING = SqlTemplate.load("tier_members_changing.sql")
+MEMBERS_ALL = SqlTemplate.load("tier_members_all.sql")
+SIMULATE = SqlTemplate.load("tier_simulate.sql")
+EVALUATE = SqlTemplate.load("tier_evaluate.sql")
+
+
+# --- The rules that fill the holes -------------------------------------------------------
+
+
+class TierRuleInvalid(ValueError):
+    """A tier's values (stored or proposed) that the decision SQL cannot be built from."""
+
+
+def _model_range(name: str) -> tuple[int, int]:
+    """The inclusive range ``Tier.<name>`` accepts: its validators' (the field type's own range
+    included, which Django adds to an integer field's validators)."""
+    model_field = Tier._meta.get_field(name)
+    if not isinstance(model_field, models.Field):
+        raise ImproperlyConfigured(f"Tier.{name} is not a concrete field")
+    validators = model_field.validators
+    low = max(int(v.limit_value) for v in validators if isinstance(v, MinValueValidator))
+    high = min(int(v.limit_value) for v in validators if isinstance(v, MaxValueValidator))
+    return low, high
+
+
+RANK_RANGE = _model_range("rank")
+WINDOW_MONTHS_RANGE = _model_range("window_months")
+GRACE_PERIODS_RANGE = _model_range("grace_periods")
+# A tier's primary key: a BigAutoField.
+ID_RANGE = (1, 2**63 - 1)
+# The model's pattern for codes (its validator's), matched in full.
+_code_regex = tier_code_validator.regex
+TIER_CODE = re.compile(_code_regex if isinstance(_code_regex, str) else _code_regex.pattern)
+RULES = frozenset(Tier.Rule.values)
+DOWNGRADE_MODES = frozenset(Tier.DowngradeMode.values)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True, slots=True)
+class TierRule:
+    """One tier as the decision sees it, checked when built: ``id``, ``rank``,
+    ``window_months`` and ``grace_periods`` are ``int`` within the model's ranges, ``code``
+    matches the model's pattern, the thresholds are ``None`` or a finite, non-negative
+    ``Decimal``, ``rule`` and ``downgrade_mode`` are known choices and ``active`` a ``bool``.
+    Raises :class:`TierRuleInvalid` naming the tier and the value otherwise."""
+
+    id: int
+    code: str
+    rank: int
+    min_avg_aum: Decimal | None
+    min_contribution: Decimal | None
+    rule: str
+    window_months: int
+    grace_periods: int
+    downgrade_mode: str
+    active: bool
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.code, str) or not TIER_CODE.fullmatch(self.code):
+            raise TierRuleInvalid(
+                f"tier code {self.code!r}: 1 to 32 capital letters, digits or '_', "
+                "starting with a letter"
+            )
+        for name, (low, high) in (
+            ("id", ID_RANGE),
+            ("rank", RANK_RANGE),
+            ("window_months", WINDOW_MONTHS_RANGE),
+            ("grace_periods", GRACE_PERIODS_RANGE),
+        ):
+            value = getattr(self, name)
+            if not _is_int(value):
+                raise TierRuleInvalid(f"tier {self.code}: {name} {value!r} is not an int")
+            if not low <= value <= high:
+                raise TierRuleInvalid(f"tier {self.code}: {name} {value} is outside {low}..{high}")
+        for name in ("min_avg_aum", "min_contribution"):
+            value = getattr(self, name)
+            if value is not None and not (
+                isinstance(value, Decimal) and value.is_finite() and value >= 0
+            ):
+                raise TierRuleInvalid(
+                    f"tier {self.code}: {name} {value!r} is not None or a Decimal >= 0"
+                )
+        if self.rule not in RULES:
+            raise TierRuleInvalid(f"tier {self.code}: unknown rule {self.rule!r}")
+        if self.downgrade_mode not in DOWNGRADE_MODES:
+            raise TierRuleInvalid(
+                f"tier {self.code}: unknown downgrade mode {self.downgrade_mode!r}"
+            )
+        if not isinstance(self.active, bool):
+            raise TierRuleInvalid(f"tier {self.code}: active {self.active!r} is not a bool")
+
+    @classmethod
+    def from_payload(cls, values: Mapping[str, Any]) -> "TierRule":
+        """From a payload dict (``members.services.evaluation._tier_payload``'s: thresholds as
+        decimal strings); only the thresholds are converted, everything else is checked as is."""
+
+        def threshold(value: Any) -> Any:
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                try:
+                    return Decimal(value)
+                except ArithmeticError:
+                    return value
+            return value
+
+        return cls(
+            id=values["id"],
+            code=values["code"],
+            rank=values["rank"],
+            min_avg_aum=threshold(values["min_avg_aum"]),
+            min_contribution=threshold(values["min_contribution"]),
+            rule=values["rule"],
+            window_months=values["window_months"],
+            grace_periods=values["grace_periods"],
+            downgrade_mode=values["downgrade_mode"],
+            active=values["active"],
+        )
+
+    @property
+    def has_thresholds(self) -> bool:
+        return self.min_avg_aum is not None or self.min_contribution is not None
+
+
+def _when(pairs: Iterable[tuple[int, int | bool | None]]) -> str:
+    """``WHEN <int> THEN <int, true, false or NULL>`` ...: nothing but integers and keywords."""
+
+    def literal(value: int | bool | None) -> str:
+        if value is None:
+            return "NULL"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return f"{int(value):d}"
+
+    return " ".join(f"WHEN {int(key):d} THEN {literal(value)}" for key, value in pairs)
+
+
+@dataclass(frozen=True, slots=True)
+class Ladder:
+    """The tiers an evaluation or simulation decides with (proposals applied), as
+    :class:`TierRule` objects in the given order, with what the SQL needs derived once:
+    ``active`` (the active rules by rank, at least one), ``windows`` (their distinct window
+    lengths, ascending), ``lower_id`` (per tier id: the highest active tier below it) and
+    ``open_rank`` (the highest active rank without thresholds: everyone qualifies for it; the
+    lowest rank when no tier above the lowest is open). Ids, codes and ranks are unique."""
+
+    tiers: tuple[TierRule, ...]
+    active: tuple[TierRule, ...] = field(init=False)
+    windows: tuple[int, ...] = field(init=False)
+    lower_id: Mapping[int, int | None] = field(init=False)
+    open_rank: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not all(isinstance(tier, TierRule) for tier in self.tiers):
+            raise TierRuleInvalid("a ladder is made of TierRule objects")
+        for name in ("id", "code", "rank"):
+            values = [getattr(tier, name) for tier in self.tiers]
+            if len(set(values)) != len(values):
+                raise TierRuleInvalid(f"two tiers have the same {name}")
+        active = tuple(sorted((t for t in self.tiers if t.active), key=lambda t: t.rank))
+        if not active:
+            raise TierRuleInvalid("no active tier")
+        lower_id = {
+            tier.id: next((a.id for a in reversed(active) if a.rank < tier.rank), None)
+            for tier in self.tiers
+        }
+        open_ranks = [t.rank for t in active if not t.has_thresholds]
+        object.__setattr__(self, "active", active)
+        object.__setattr__(self, "windows", tuple(sorted({t.window_months for t in active})))
+        object.__setattr__(self, "lower_id", lower_id)
+        object.__setattr__(self, "open_rank", max([active[0].rank, *open_ranks]))
+
+    @classmethod
+    def from_payload(cls, tiers: Iterable[Mapping[str, Any]]) -> "Ladder":
+        return cls(tiers=tuple(TierRule.from_payload(values) for values in tiers))
+
+    @property
+    def lowest(self) -> TierRule:
+        return self.active[0]
+
+    def holes(self) -> dict[str, str]:
+        """The fragments for ``tier_decision.sql``'s holes."""
+        several = len(self.windows) > 1
+        figures = []
+        for months in self.windows:
+            only = f" FILTER (WHERE s.as_of >= %(w{months:d}_start)s)" if several else ""
+            figures.append(
+                f"avg(s.aum){only} AS aum_w{months:d}, "
+                f"sum(s.contribution){only} AS contribution_w{months:d}"
+            )
+        conditions = []
+        for tier in reversed(self.active):
+            rank, months = tier.rank, tier.window_months
+            tests = []
+            if tier.min_avg_aum is not None:
+                tests.append(f"a.aum_w{months:d} >= %(t{rank:d}_aum)s")
+            if tier.min_contribution is not None:
+                tests.append(f"a.contribution_w{months:d} >= %(t{rank:d}_contribution)s")
+            joiner = " AND " if tier.rule == Tier.Rule.ALL else " OR "
+            condition = f"COALESCE({joiner.join(tests)}, false)" if tests else "true"
+            conditions.append(f"WHEN {condition} THEN {rank:d}")
+        in_window = [t for t in self.tiers if t.window_months in self.windows]
+        every = self.tiers
+        return {
+            "window_figures": ", ".join(figures),
+            "qualified_rank": " ".join(conditions),
+            "window_columns": ", ".join(
+                f"a.aum_w{m:d}, a.contribution_w{m:d}" for m in self.windows
+            ),
+            "members_who_can_change": (
+                MEMBERS_CHANGING if self.open_rank == self.lowest.rank else MEMBERS_ALL
+            ).fill(),
+            "rank_by_tier_id": _when((t.id, t.rank) for t in every),
+            "active_by_tier_id": _when((t.id, t.active) for t in every),
+            "grace_by_tier_id": _when((t.id, t.grace_periods) for t in every),
+            "to_qualified_by_tier_id": _when(
+                (t.id, t.downgrade_mode == Tier.DowngradeMode.TO_QUALIFIED) for t in every
+            ),
+            "lower_id_by_tier_id": _when((t.id, self.lower_id[t.id]) for t in every),
+            "tier_id_by_rank": _when((t.rank, t.id) for t in self.active),
+            # Every active tier's window is in ``windows``: never empty.
+            "avg_aum_by_tier_id": " ".join(
+                f"WHEN {t.id:d} THEN aum_w{t.window_months:d}" for t in in_window
+            ),
+            "contribution_by_tier_id": " ".join(
+                f"WHEN {t.id:d} THEN contribution_w{t.window_months:d}" for t in in_window
+            ),
+        }
+
+    def params(self, as_of: dt.date) -> dict[str, Any]:
+        """The decision's bound parameters (the caller adds ``lo``, ``hi`` and ``now``)."""
+        rows = [
+            {
+                "id": t.id,
+                "code": t.code,
+                "rank": t.rank,
+                "window_months": t.window_months,
+                "grace_periods": t.grace_periods,
+                "downgrade_mode": t.downgrade_mode,
+                "active": t.active,
+                "lower_id": self.lower_id[t.id],
+            }
+            for t in self.tiers
+        ]
+        params: dict[str, Any] = {
+            "tiers": json.dumps(rows),
+            "as_of": as_of,
+            "lowest_id": self.lowest.id,
+            "lowest_rank": self.lowest.rank,
+            "window_start": window_start(as_of, self.windows[-1]),
+        }
+        for months in self.windows:
+            params[f"w{months:d}_start"] = window_start(as_of, months)
+        for tier in reversed(self.active):
+            if tier.min_avg_aum is not None:
+                params[f"t{tier.rank:d}_aum"] = tier.min_avg_aum
+            if tier.min_contribution is not None:
+                params[f"t{tier.rank:d}_contribution"] = tier.min_contribution
+        params["open_rank"] = self.open_rank
+        return params
+
+
+# --- The statements ----------------------------------------------------------------------
+
+
 def decision_sql(*, tiers: list[dict[str, Any]], as_of: dt.date) -> tuple[str, dict[str, Any]]:
     """The decision CTEs (ending with ``decided``) for ``tiers`` (payload dicts, proposals
     applied) and their parameters; the caller adds ``lo``, ``hi`` and ``now``.
 
-    The tier ladder is small and known before the statement runs, so the thresholds become a
-    ``CASE`` over bound parameters (highest rank first) and each distinct window one filtered
-    aggregate: one pass over the chunk's snapshots, no join against the tier list per member.
+    Raises :class:`TierRuleInvalid` (a ``ValueError``) for values the SQL cannot be built from.
     """
-    active = sorted((t for t in tiers if t["active"]), key=lambda t: t["rank"])
-    lowest = active[0]
-    by_rank = {t["rank"]: t for t in active}
-    lookup_rows = [
-        {
-            **{key: t[key] for key in ("id", "code", "rank", "window_months", "grace_periods")},
-            "downgrade_mode": t["downgrade_mode"],
-            "active": t["active"],
-            "lower_id": next((a["id"] for a in reversed(active) if a["rank"] < t["rank"]), None),
-        }
-        for t in tiers
-    ]
-    windows = sorted({t["window_months"] for t in active})
-    params: dict[str, Any] = {
-        "tiers": json.dumps(lookup_rows),
-        "as_of": as_of,
-        "lowest_id": lowest["id"],
-        "lowest_rank": lowest["rank"],
-        "window_start": window_start(as_of, windows[-1]),
-    }
-    figures = []
-    for months in windows:
-        params[f"w{months}_start"] = window_start(as_of, months)
-        only = "" if len(windows) == 1 else f" FILTER (WHERE s.as_of >= %(w{months}_start)s)"
-        figures.append(
-            f"avg(s.aum){only} AS aum_w{months}, "
-            f"sum(s.contribution){only} AS contribution_w{months}"
-        )
-    conditions = []
-    # The highest tier without thresholds: everyone qualifies for it, snapshots or not.
-    open_rank = lowest["rank"]
-    for rank in sorted(by_rank, reverse=True):
-        tier = by_rank[rank]
-        months = tier["window_months"]
-        tests = []
-        if tier["min_avg_aum"] is not None:
-            params[f"t{rank}_aum"] = Decimal(tier["min_avg_aum"])
-            tests.append(f"a.aum_w{months} >= %(t{rank}_aum)s")
-        if tier["min_contribution"] is not None:
-            params[f"t{rank}_contribution"] = Decimal(tier["min_contribution"])
-            tests.append(f"a.contribution_w{months} >= %(t{rank}_contribution)s")
-        joiner = " AND " if tier["rule"] == "all" else " OR "
-        condition = f"COALESCE({joiner.join(tests)}, false)" if tests else "true"
-        conditions.append(f"WHEN {condition} THEN {int(rank)}")
-        if not tests:
-            open_rank = max(open_rank, rank)
-    window_columns = ", ".join(f"a.aum_w{m}, a.contribution_w{m}" for m in windows)
-
-    def lookup(expr: str, values: dict[int, Any]) -> str:
-        """``CASE expr WHEN id THEN value ... END`` over the (few) tiers: integers, booleans
-        and NULL only, so nothing but numbers ever reaches the SQL text."""
-
-        def literal(value: Any) -> str:
-            if value is None:
-                return "NULL"
-            if isinstance(value, bool):
-                return "true" if value else "false"
-            return str(int(value))
-
-        whens = " ".join(f"WHEN {int(key)} THEN {literal(value)}" for key, value in values.items())
-        return f"CASE {expr} {whens} END"
-
-    rank_of = {int(t["id"]): t["rank"] for t in tiers}
-    lower_of = {int(row["id"]): row["lower_id"] for row in lookup_rows}
-    to_qualified_of = {int(t["id"]): t["downgrade_mode"] == "to_qualified" for t in tiers}
-    new_aum = " ".join(
-        f"WHEN {int(t['id'])} THEN aum_w{t['window_months']}"
-        for t in tiers
-        if t["window_months"] in windows
-    )
-    new_contribution = " ".join(
-        f"WHEN {int(t['id'])} THEN contribution_w{t['window_months']}"
-        for t in tiers
-        if t["window_months"] in windows
-    )
-    params["open_rank"] = open_rank
-    if open_rank == lowest["rank"]:
-        # Without state and not qualified above the lowest tier, a member stays where it is:
-        # only the others are decided one by one.
-        members_who_can_change = f"""
-    FROM agg a
-    FULL JOIN (
-        SELECT * FROM {STATE} WHERE member_id > %(lo)s AND member_id <= %(hi)s
-    ) st ON st.member_id = a.member_id
-    JOIN {MEMBER} m ON m.id = COALESCE(a.member_id, st.member_id)
-    LEFT JOIN members_tieroverride ov
-           ON ov.id = st.override_id AND ov.status = 'approved' AND ov.expires_at > %(now)s
-    WHERE (a.q_rank > %(lowest_rank)s OR st.member_id IS NOT NULL)
-      AND m.id > %(lo)s AND m.id <= %(hi)s AND m.status <> 'closed'"""  # noqa: S608 - names only
-    else:
-        # A tier above the lowest has no thresholds: everyone qualifies for it, members
-        # without snapshots too, so everyone is decided.
-        members_who_can_change = f"""
-    FROM {MEMBER} m
-    LEFT JOIN {STATE} st
-           ON st.member_id = m.id AND st.member_id > %(lo)s AND st.member_id <= %(hi)s
-    LEFT JOIN agg a ON a.member_id = m.id
-    LEFT JOIN members_tieroverride ov
-           ON ov.id = st.override_id AND ov.status = 'approved' AND ov.expires_at > %(now)s
-    WHERE m.id > %(lo)s AND m.id <= %(hi)s AND m.status <> 'closed'"""
-    ctes = f"""
-tiers AS (
-    SELECT * FROM jsonb_to_recordset(%(tiers)s::jsonb) AS t(
-        id bigint, code text, rank integer, window_months integer, grace_periods integer,
-        downgrade_mode text, active boolean, lower_id bigint
-    )
-),
-agg AS (
-    SELECT a.*, CASE {" ".join(conditions)} ELSE %(lowest_rank)s END AS q_rank
-    FROM (
-        SELECT s.member_id, {", ".join(figures)}
-        FROM {SNAPSHOT} s
-        WHERE s.member_id > %(lo)s AND s.member_id <= %(hi)s
-          AND s.as_of >= %(window_start)s AND s.as_of <= %(as_of)s
-        GROUP BY s.member_id
-    ) a
-),
-population AS MATERIALIZED (
-    -- Counted once, not once per use; both counts read an index only (the primary key,
-    -- ``member_closed_idx``).
-    SELECT (SELECT count(*) FROM {MEMBER} m WHERE m.id > %(lo)s AND m.id <= %(hi)s)
-         - (SELECT count(*) FROM {MEMBER} m
-            WHERE m.id > %(lo)s AND m.id <= %(hi)s AND m.status = 'closed') AS members
-),
-cur AS (
-    SELECT m.id AS member_id, m.customer_no, m.preferred_language,
-           COALESCE(st.tier_id, %(lowest_id)s) AS tier_id,
-           COALESCE(st.failing_count, 0) AS failing_count,
-           st.last_as_of, st.override_id,
-           ov.tier_id AS override_tier_id,
-           st.member_id IS NOT NULL AS has_state,
-           COALESCE(a.q_rank, %(open_rank)s) AS q_rank,
-           {window_columns}
-{members_who_can_change}
-    OFFSET 0
-),
-facts AS (
-    SELECT cur.*,
-           {lookup("tier_id", rank_of)} AS cur_rank,
-           {lookup("tier_id", {int(t["id"]): t["active"] for t in tiers})} AS cur_active,
-           {lookup("tier_id", {int(t["id"]): t["grace_periods"] for t in tiers})} AS grace,
-           {lookup("tier_id", to_qualified_of)}
-               AS to_qualified,
-           {lookup("tier_id", lower_of)}
-               AS lower_id,
-           {lookup("q_rank", {t["rank"]: t["id"] for t in active})} AS q_tier_id
-    FROM cur
-    OFFSET 0
-),
-judged AS (
-    SELECT facts.*,
-        CASE
-            WHEN override_tier_id IS NOT NULL THEN
-                CASE WHEN override_tier_id <> tier_id THEN 'override' ELSE 'hold' END
-            WHEN override_id IS NOT NULL THEN 'override_expired'
-            WHEN last_as_of IS NOT NULL AND last_as_of >= %(as_of)s::date THEN 'skip'
-            WHEN NOT cur_active THEN 'tier_retired'
-            WHEN q_rank > cur_rank THEN 'upgrade'
-            WHEN q_rank = cur_rank THEN 'pass'
-            WHEN failing_count + 1 >= grace THEN 'downgrade'
-            ELSE 'fail'
-        END AS action
-    FROM facts
-    OFFSET 0
-),
-moves AS (
-    SELECT judged.*,
-        CASE action
-            WHEN 'override' THEN override_tier_id
-            WHEN 'override_expired' THEN q_tier_id
-            WHEN 'tier_retired' THEN q_tier_id
-            WHEN 'upgrade' THEN q_tier_id
-            WHEN 'downgrade' THEN
-                CASE WHEN to_qualified THEN q_tier_id ELSE COALESCE(lower_id, q_tier_id) END
-            ELSE tier_id
-        END AS new_tier_id,
-        CASE action
-            WHEN 'skip' THEN failing_count
-            WHEN 'fail' THEN failing_count + 1
-            ELSE 0
-        END AS new_failing,
-        CASE WHEN action = 'override_expired' THEN NULL ELSE override_id END
-            AS new_override_id
-    FROM judged
-    OFFSET 0
-),
-decided AS (
-    SELECT member_id, customer_no, preferred_language, has_state,
-           tier_id, cur_rank, failing_count, override_id, q_tier_id,
-           action, new_tier_id, new_failing, new_override_id,
-           {lookup("new_tier_id", rank_of)} AS new_rank,
-           CASE new_tier_id {new_aum or "WHEN NULL THEN NULL"} END AS new_avg_aum,
-           CASE new_tier_id {new_contribution or "WHEN NULL THEN NULL"} END
-               AS new_contribution
-    FROM moves
-)
-"""  # noqa: S608 - only table names and integers are interpolated; values are parameters
-    return ctes, params
+    ladder = Ladder.from_payload(tiers)
+    return DECISION.fill(**ladder.holes()), ladder.params(as_of)
 
 
 def simulate_sql(*, tiers: list[dict[str, Any]], as_of: dt.date) -> tuple[str, dict[str, Any]]:
+    """The simulator's statement (``tier_simulate.sql``) and its parameters."""
     ctes, params = decision_sql(tiers=tiers, as_of=as_of)
-    return SIMULATE_SQL.replace("__DECISION__", ctes), params
+    return SIMULATE.fill(decision=ctes), params
 
 
 def evaluate_sql(*, tiers: list[dict[str, Any]], as_of: dt.date) -> tuple[str, dict[str, Any]]:
+    """An evaluation chunk's statement (``tier_evaluate.sql``) and its parameters; the caller
+    also adds ``run_pk``, ``run_id`` and ``templates``."""
     ctes, params = decision_sql(tiers=tiers, as_of=as_of)
-    return EVALUATE_SQL.replace("__DECISION__", ctes), params
-
-
-SIMULATE_SQL = """
-WITH __DECISION__,
-rest AS (
-    -- Members left out of ``decided``: no state, qualified for the lowest tier only.
-    SELECT (SELECT members FROM population) - (SELECT count(*) FROM decided) AS members
-),
-after AS (
-    SELECT new_tier_id, count(*) AS members,
-           count(*) FILTER (WHERE new_rank > cur_rank) AS up,
-           count(*) FILTER (WHERE new_rank < cur_rank) AS down,
-           count(*) FILTER (WHERE new_rank = cur_rank) AS same
-    FROM decided
-    GROUP BY new_tier_id
-    UNION ALL
-    SELECT %(lowest_id)s, members, 0, 0, members FROM rest WHERE members > 0
-),
-qualified AS (
-    SELECT q_tier_id, count(*) AS members FROM decided GROUP BY q_tier_id
-    UNION ALL
-    SELECT %(lowest_id)s, members FROM rest WHERE members > 0
-)
-SELECT 'after' AS kind, t.code, sum(a.members)::bigint, sum(a.up)::bigint,
-       sum(a.down)::bigint, sum(a.same)::bigint
-FROM after a JOIN tiers t ON t.id = a.new_tier_id
-GROUP BY t.code
-UNION ALL
-SELECT 'qualified', t.code, sum(q.members)::bigint, 0, 0, 0
-FROM qualified q JOIN tiers t ON t.id = q.q_tier_id
-GROUP BY t.code
-"""
-
-EVALUATE_SQL = f"""
-WITH __DECISION__,
-changes AS (
-    SELECT * FROM decided
-    WHERE action <> 'skip' AND (
-        new_tier_id <> tier_id
-        OR new_failing <> failing_count
-        OR new_override_id IS DISTINCT FROM override_id
-    )
-),
--- Plain INSERT for members placed for the first time, UPDATE for the others: no member's state
--- row can appear meanwhile (chunks hold the state lock shared, overrides exclusive).
-state_inserted AS (
-    INSERT INTO {STATE} (member_id, tier_id, since, failing_count, qualified_tier_id,
-                         last_as_of, override_id, updated_at)
-    SELECT member_id, new_tier_id, %(now)s, new_failing, q_tier_id, %(as_of)s::date,
-           new_override_id, %(now)s
-    FROM changes
-    WHERE NOT has_state
-    RETURNING 1
-),
-state_updated AS (
-    UPDATE {STATE} st SET
-        tier_id = c.new_tier_id,
-        since = CASE WHEN c.new_tier_id <> c.tier_id THEN %(now)s ELSE st.since END,
-        failing_count = c.new_failing,
-        qualified_tier_id = c.q_tier_id,
-        last_as_of = %(as_of)s::date,
-        override_id = c.new_override_id,
-        updated_at = %(now)s
-    FROM changes c
-    WHERE c.has_state AND st.member_id = c.member_id
-    RETURNING 1
-),
-moved AS (
-    SELECT * FROM changes WHERE new_tier_id <> tier_id
-),
-history_written AS (
-    INSERT INTO {HISTORY} (member_id, from_tier_id, to_tier_id, reason, run_id, override_id,
-                           as_of, avg_aum, contribution, occurred_at)
-    SELECT member_id, tier_id, new_tier_id,
-           CASE WHEN action IN ('override', 'override_expired', 'tier_retired') THEN action
-                WHEN new_rank > cur_rank THEN 'upgrade' ELSE 'downgrade' END,
-           %(run_pk)s, CASE WHEN action LIKE 'override%%' THEN override_id END,
-           %(as_of)s::date, round(new_avg_aum, 2), new_contribution, %(now)s
-    FROM moved
-    RETURNING 1
-),
-templates AS MATERIALIZED (
-    -- One row per language and pair of tiers, its message data built once here.
-    SELECT x.language, x.from_id, x.to_id, x.title, x.body,
-           jsonb_build_object(
-               'tier', x.tier, 'previous', x.previous, 'as_of', %(as_of)s::text,
-               'run_id', %(run_id)s::text, 'direction', x.direction
-           ) AS data
-    FROM jsonb_to_recordset(%(templates)s::jsonb) AS x(
-        language text, from_id bigint, to_id bigint, title text, body text, tier text,
-        previous text, direction text
-    )
-),
-messages_written AS (
-    INSERT INTO {MESSAGE} (id, member_id, kind, title, body, data, dedupe_key, created_at,
-                           delivery)
-    SELECT gen_random_uuid(), mv.member_id, 'tier_change', x.title, x.body, x.data,
-           'tier-change:' || %(run_id)s::text || ':' || mv.customer_no,
-           %(now)s, 'pending'
-    FROM moved mv
-    JOIN templates x
-      ON x.language = mv.preferred_language AND x.from_id = mv.tier_id
-     AND x.to_id = mv.new_tier_id
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING 1
-)
-SELECT p.members AS processed, d.upgraded, d.downgraded,
-       p.members - d.upgraded - d.downgraded AS unchanged,
-       (SELECT count(*) FROM state_inserted) + (SELECT count(*) FROM state_updated) AS states,
-       (SELECT count(*) FROM history_written) AS history,
-       (SELECT count(*) FROM messages_written) AS messages
-FROM population p, (
-    SELECT count(*) FILTER (WHERE new_rank > cur_rank) AS upgraded,
-           count(*) FILTER (WHERE new_rank < cur_rank) AS downgraded
-    FROM decided
-) d
-"""  # noqa: S608 - only table names (model constants) are interpolated
+    return EVALUATE.fill(decision=ctes), params
