@@ -32,6 +32,8 @@ import time
 import uuid
 from pathlib import Path
 
+from bench import peak_memory
+
 ROOT = Path(__file__).resolve().parent.parent
 PG = {"host": "127.0.0.1", "port": "5432", "user": "postgres"}
 
@@ -350,6 +352,7 @@ def main() -> None:
     _log(f"ingest, one transaction per request: {single_rate:>10,.0f} credited events/s")
     # The machine may be shared: its load says how much the figures above had to share it.
     _log(f"load average (1 min) before / after:  {load_before:.2f} / {os.getloadavg()[0]:.2f}")
+    _log(peak_memory())
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import threading
 import time
 from urllib.parse import urlsplit, urlunsplit
 
+from bench import peak_memory
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/loyalty"
 
 
@@ -309,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  next month's run              {month_seconds:8.2f} s  "
             f"{month_seconds / aggregate_seconds:6.2f} x"
         )
+        print(f"  {peak_memory()}")
     finally:
         connection.close()
         if not args.keep:
