@@ -294,7 +294,7 @@ def main() -> None:
         batch_size=5000,
     )
     EarningRule.objects.create(
-        code="card", name="Card spend", transaction_type="card_spend", amount_unit=20
+        code="card", name_en="Card spend", transaction_type="card_spend", amount_unit=20
     )
     user = User.objects.create_user("bench-integration")
     user.groups.add(Group.objects.get(name="integration"))

@@ -6,11 +6,12 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.money import DEFAULT_CURRENCY, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS, MoneyField
 from loyalty.timeutils import business_today
+from loyalty.translation import translated
 
 customer_no_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$",
@@ -253,13 +254,6 @@ tier_code_validator = RegexValidator(
 )
 
 
-def _translated(obj: models.Model, prefix: str) -> str:
-    """The ``<prefix>_<language>`` field for the active language, English when it is empty."""
-    language = (translation.get_language() or "en").lower().replace("-", "_")
-    value = getattr(obj, f"{prefix}_{language}", "") if language.startswith("zh") else ""
-    return value or getattr(obj, f"{prefix}_en")
-
-
 class Tier(models.Model):
     """A rung of the membership ladder, with what it takes to qualify and what it gives.
 
@@ -391,7 +385,7 @@ class Tier(models.Model):
 
     @property
     def name(self) -> str:
-        return _translated(self, "name")
+        return translated(self, "name")
 
     @property
     def audit_id(self) -> str:
@@ -432,7 +426,7 @@ class TierBenefit(models.Model):
 
     @property
     def text(self) -> str:
-        return _translated(self, "text")
+        return translated(self, "text")
 
 
 class TierOverride(models.Model):

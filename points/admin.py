@@ -96,7 +96,8 @@ class TransactionAdmin(ReadOnlyAdmin):
 class EarningRuleAdmin(admin.ModelAdmin):
     list_display = [
         "code",
-        "name",
+        "name_en",
+        "name_zh_hans",
         "active",
         "priority",
         "transaction_type",
@@ -107,7 +108,7 @@ class EarningRuleAdmin(admin.ModelAdmin):
         "cap_per_month",
     ]
     list_filter = ["active", "transaction_type"]
-    search_fields = ["code", "name"]
+    search_fields = ["code", "name_en", "name_zh_hans"]
 
     def has_delete_permission(self, request, obj=None):
         # Deactivate instead: ledger entries name the rule that credited them.
@@ -119,9 +120,17 @@ class EarningRuleAdmin(admin.ModelAdmin):
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "active", "multiplier", "starts_on", "ends_on"]
+    list_display = [
+        "code",
+        "name_en",
+        "name_zh_hans",
+        "active",
+        "multiplier",
+        "starts_on",
+        "ends_on",
+    ]
     list_filter = ["active"]
-    search_fields = ["code", "name"]
+    search_fields = ["code", "name_en", "name_zh_hans"]
     filter_horizontal = ["rules"]
 
     def save_model(self, request, obj, form, change):

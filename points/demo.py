@@ -26,7 +26,8 @@ SPEND_MCCS = ["5411", "5812", "5814", "5541", "5912", "5732", "4722", "5651", "7
 RULES: list[dict[str, Any]] = [
     {
         "code": "card-spend",
-        "name": "Card spend: 1 point per CNY 20",
+        "name_en": "Card spend: 1 point per CNY 20",
+        "name_zh_hans": "刷卡消费：每 20 元 1 分",  # noqa: RUF001
         "priority": 100,
         "transaction_type": "card_spend",
         "amount_unit": Decimal("20"),
@@ -37,7 +38,8 @@ RULES: list[dict[str, Any]] = [
     },
     {
         "code": "wealth-purchase",
-        "name": "Wealth products: 1 point per CNY 100",
+        "name_en": "Wealth products: 1 point per CNY 100",
+        "name_zh_hans": "理财产品：每 100 元 1 分",  # noqa: RUF001
         "priority": 100,
         "transaction_type": "wealth_purchase",
         "amount_unit": Decimal("100"),
@@ -48,7 +50,8 @@ RULES: list[dict[str, Any]] = [
     },
     {
         "code": "fund-purchase",
-        "name": "Fund purchases: 1 point per CNY 100",
+        "name_en": "Fund purchases: 1 point per CNY 100",
+        "name_zh_hans": "基金申购：每 100 元 1 分",  # noqa: RUF001
         "priority": 100,
         "transaction_type": "fund_purchase",
         "amount_unit": Decimal("100"),
@@ -59,7 +62,8 @@ RULES: list[dict[str, Any]] = [
     },
     {
         "code": "insurance-purchase",
-        "name": "Insurance premiums: 1 point per CNY 200",
+        "name_en": "Insurance premiums: 1 point per CNY 200",
+        "name_zh_hans": "保险保费：每 200 元 1 分",  # noqa: RUF001
         "priority": 100,
         "transaction_type": "insurance_purchase",
         "amount_unit": Decimal("200"),
@@ -68,7 +72,8 @@ RULES: list[dict[str, Any]] = [
     },
     {
         "code": "bill-payment-online",
-        "name": "Online bill payments: 1 point per CNY 50",
+        "name_en": "Online bill payments: 1 point per CNY 50",
+        "name_zh_hans": "线上缴费：每 50 元 1 分",  # noqa: RUF001
         "priority": 100,
         "transaction_type": "bill_payment",
         "channels": ["mobile", "web"],
@@ -95,7 +100,8 @@ def seed_points(*, stdout: TextIO | None = None, members: int = 30) -> dict[str,
     campaign, campaign_created = Campaign.objects.get_or_create(
         code="mobile-card-double",
         defaults={
-            "name": "Double points on card spend this quarter",
+            "name_en": "Double points on card spend this quarter",
+            "name_zh_hans": "本季度刷卡双倍积分",
             "multiplier": Decimal("2"),
             "starts_on": today.replace(day=1) - dt.timedelta(days=60),
             "ends_on": today + dt.timedelta(days=30),
@@ -106,7 +112,8 @@ def seed_points(*, stdout: TextIO | None = None, members: int = 30) -> dict[str,
     Campaign.objects.get_or_create(
         code="premium-wealth-bonus",
         defaults={
-            "name": "Premium tiers: 1.5x on wealth purchases",
+            "name_en": "Premium tiers: 1.5x on wealth purchases",
+            "name_zh_hans": "高端客户理财 1.5 倍积分",
             "multiplier": Decimal("1.5"),
             "starts_on": today - dt.timedelta(days=30),
             "ends_on": today + dt.timedelta(days=180),

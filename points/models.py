@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.money import DEFAULT_CURRENCY, MoneyField
+from loyalty.translation import translated
 from members.models import Member
 
 mcc_validator = RegexValidator(
@@ -97,7 +98,7 @@ class Entry(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
-    # Indexed by ``points_entry_member_idx`` (member, -id); no separate FK index.
+    # Indexed by ``points_entry_member_time_idx`` (member, -occurred_at, -id); no FK index.
     member = models.ForeignKey(
         Member,
         on_delete=models.PROTECT,
@@ -150,7 +151,10 @@ class Entry(models.Model):
         verbose_name_plural = _("ledger entries")
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["member", "-id"], name="points_entry_member_idx"),
+            # A member's ledger newest first by when the business happened (the API's order).
+            models.Index(
+                fields=["member", "-occurred_at", "-id"], name="points_entry_member_time_idx"
+            ),
             models.Index(
                 fields=["member", "earning_rule", "earned_on"],
                 name="points_entry_rule_usage_idx",
@@ -323,7 +327,8 @@ class EarningRule(models.Model):
     ``priority``, then oldest) applies; a transaction no rule matches earns nothing."""
 
     code = models.SlugField(_("code"), max_length=50, unique=True)
-    name = models.CharField(_("name"), max_length=100)
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    name_zh_hans = models.CharField(_("name (Simplified Chinese)"), max_length=100, blank=True)
     active = models.BooleanField(_("active"), default=True)
     priority = models.PositiveIntegerField(_("priority"), default=100)
     transaction_type = models.CharField(
@@ -379,12 +384,18 @@ class EarningRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def name(self) -> str:
+        """The name in the active language."""
+        return translated(self, "name")
+
 
 class Campaign(models.Model):
     """A time-boxed multiplier on earning rules, optionally for some tiers only."""
 
     code = models.SlugField(_("code"), max_length=50, unique=True)
-    name = models.CharField(_("name"), max_length=100)
+    name_en = models.CharField(_("name (English)"), max_length=100)
+    name_zh_hans = models.CharField(_("name (Simplified Chinese)"), max_length=100, blank=True)
     active = models.BooleanField(_("active"), default=True)
     multiplier = models.DecimalField(
         _("multiplier"),
@@ -420,6 +431,11 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def name(self) -> str:
+        """The name in the active language."""
+        return translated(self, "name")
 
 
 class Adjustment(models.Model):

@@ -10,7 +10,7 @@ from loyalty.errors import NotFound
 from loyalty.timeutils import business_date, business_today
 from members.models import Member
 from members.selectors import member_tiers_for_earning
-from points.models import Account, Adjustment, Entry, Lot, Transaction
+from points.models import Account, Adjustment, Campaign, Entry, Lot, Transaction
 from points.services.earning import (
     campaigns_active,
     earning_points_calculate,
@@ -96,8 +96,18 @@ def points_pending_estimate(*, member: Member, limit: int = 200) -> int:
 
 
 def points_entries_list(*, member: Member) -> QuerySet[Entry]:
-    """The member's ledger, newest first."""
-    return Entry.objects.filter(member=member).order_by("-id")
+    """The member's ledger, newest first by when the business happened (then by entry), with
+    each entry's earning rule for its description (:mod:`points.descriptions`)."""
+    return (
+        Entry.objects.filter(member=member)
+        .select_related("earning_rule")
+        .order_by("-occurred_at", "-id")
+    )
+
+
+def campaigns_by_code() -> dict[str, Campaign]:
+    """Every campaign by code (a programme has a few dozen), to name them in descriptions."""
+    return {campaign.code: campaign for campaign in Campaign.objects.all()}
 
 
 def adjustment_list() -> QuerySet[Adjustment]:

@@ -5,14 +5,21 @@ member's and the staff ledger), the points summary (``/me/points/`` and the staf
 detail's ``points`` section) and an adjustment (request, list, approve, reject).
 """
 
+from functools import cached_property
+
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from points.models import Adjustment, Entry
+from points.descriptions import entry_description
+from points.models import Adjustment, Campaign, Entry
+from points.selectors import campaigns_by_code
 
 
 class EntryOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
+    description = serializers.SerializerMethodField(
+        help_text=_("In the caller's language: the rule and campaign that applied, the refund.")
+    )
     expires_at = serializers.DateField(
         source="expires_on", read_only=True, allow_null=True, help_text=_("Last valid day.")
     )
@@ -28,6 +35,14 @@ class EntryOutputSerializer(serializers.ModelSerializer):
             "occurred_at",
             "expires_at",
         ]
+
+    @cached_property
+    def _campaigns(self) -> dict[str, Campaign]:
+        # Once per response: a list shares this serializer between its entries.
+        return campaigns_by_code()
+
+    def get_description(self, entry: Entry) -> str:
+        return entry_description(entry, campaigns=self._campaigns)
 
 
 class PointsSummaryOutputSerializer(serializers.Serializer):

@@ -35,7 +35,8 @@ from points.validation import transaction_items_validate
 
 
 class EntryCursorPagination(CursorPagination):
-    ordering = "-id"
+    # Newest business first; the id orders entries of the same moment.
+    ordering = ("-occurred_at", "-id")  # type: ignore[assignment]  # DRF takes a sequence
 
 
 @extend_schema(tags=["ingest"])

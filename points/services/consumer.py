@@ -17,12 +17,12 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import Conflict
 from loyalty.money import points_for_amount
 from members.models import Member
 from members.selectors import member_tiers_for_earning
+from points.descriptions import earning_text, refund_text
 from points.errors import InsufficientPoints
 from points.models import EarningRule, Entry, Transaction
 from points.services.earning import (
@@ -273,7 +273,9 @@ class _Batch:
                 earning_rule_id=rule.pk,
                 earned_on=on,
                 rules=earning.explanation,
-                description=rule.name[:200],
+                description=earning_text(
+                    rule=rule.name, campaign=earning.campaign.name if earning.campaign else None
+                )[:200],
                 reference=f"{row.source}:{row.external_id}",
             )
             self._use(row.member_id, rule.pk, on, earning.points)
@@ -319,7 +321,7 @@ class _Batch:
                 occurred_at=row.occurred_at,
                 transaction_id=row.id,
                 rules={"reverses": row.reverses, "original_points": original.points},
-                description=str(_("Refund of transaction %(id)s") % {"id": row.reverses})[:200],
+                description=refund_text(external_id=row.reverses)[:200],
                 reference=f"{row.source}:{row.reverses}",
             )
         self.reversed_so_far[original_key] = (amount_after, points_before + points)

@@ -24,6 +24,7 @@ class CampaignTerms:
     ends_on: dt.date
     rule_ids: frozenset[int] = frozenset()
     target_tiers: frozenset[str] = frozenset()
+    name: str = ""
 
     def applies(self, *, rule_id: int | None, on: dt.date, tier_code: str | None) -> bool:
         if not self.starts_on <= on <= self.ends_on:
@@ -37,6 +38,7 @@ class CampaignTerms:
 class Earning:
     points: int
     explanation: dict[str, Any] = field(default_factory=dict)
+    campaign: "CampaignTerms | None" = None  # the campaign that applied
 
 
 def earning_rules_active() -> list[EarningRule]:
@@ -56,6 +58,7 @@ def campaigns_active(*, on_or_after: dt.date | None = None) -> list[CampaignTerm
             ends_on=campaign.ends_on,
             rule_ids=frozenset(rule.pk for rule in campaign.rules.all()),
             target_tiers=frozenset(campaign.target_tiers or []),
+            name=campaign.name,
         )
         for campaign in campaigns
     ]
@@ -151,4 +154,4 @@ def earning_points_calculate(
         "caps_applied": caps,
         "points": points,
     }
-    return Earning(points=points, explanation=explanation)
+    return Earning(points=points, explanation=explanation, campaign=campaign)

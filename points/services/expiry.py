@@ -17,6 +17,7 @@ from loyalty.selectors import programme_settings_get
 from loyalty.timeutils import business_today
 from members.models import Member, Message
 from members.services.messages import member_message_send
+from points.descriptions import expiry_text
 from points.models import Lot
 from points.services.ledger import LedgerBatch, accounts_lock
 
@@ -55,7 +56,7 @@ def points_expire_due(*, today: dt.date | None = None) -> dict[str, int]:
                 entry = batch.expire_lot(
                     lot=lot,
                     idempotency_key=f"expire:lot:{lot.pk}",
-                    description=str(_("Points expired on %(date)s") % {"date": lot.expires_on}),
+                    description=expiry_text(expires_on=lot.expires_on),
                 )
                 if entry is not None:
                     expired_lots += 1

@@ -29,6 +29,7 @@ from loyalty.services import audit_log_record
 from loyalty.timeutils import add_months, business_date, month_end
 from members.errors import MemberInactive
 from members.models import Member
+from points.descriptions import forfeit_text
 from points.errors import InsufficientPoints
 from points.models import CREDIT_KINDS, DEBIT_KINDS, EITHER_WAY_KINDS, Account, Entry, Lot
 from points.services.sql import rows_create, rows_fetch, rows_update
@@ -412,6 +413,7 @@ class LedgerBatch:
             occurred_at=self.now,
             description=description,
             reference=f"lot:{cached.pk}",
+            rules={"expires_on": cached.expires_on.isoformat() if cached.expires_on else None},
         )
 
     def flush(self) -> list[EntryState]:
@@ -572,7 +574,7 @@ def points_forfeit(*, member: Member, actor: Any = None) -> Entry | None:
             points=account.balance,
             kind=Entry.Kind.FORFEIT,
             idempotency_key=key,
-            description=str(_("Points forfeited: membership closed")),
+            description=forfeit_text(),
             reference=f"member:{member.customer_no}",
         )
         batch.flush()

@@ -16,7 +16,8 @@ class EarningRuleFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("code",)
 
     code = factory.Sequence(lambda n: f"rule-{n}")
-    name = factory.LazyAttribute(lambda rule: f"Rule {rule.code}")
+    name_en = factory.LazyAttribute(lambda rule: f"Rule {rule.code}")
+    name_zh_hans = factory.LazyAttribute(lambda rule: f"规则 {rule.code}")
     transaction_type = "card_spend"
     amount_unit = Decimal("20")
     points_per_unit = 1
@@ -27,7 +28,8 @@ class CampaignFactory(factory.django.DjangoModelFactory):
         model = Campaign
 
     code = factory.Sequence(lambda n: f"campaign-{n}")
-    name = factory.LazyAttribute(lambda campaign: f"Campaign {campaign.code}")
+    name_en = factory.LazyAttribute(lambda campaign: f"Campaign {campaign.code}")
+    name_zh_hans = factory.LazyAttribute(lambda campaign: f"活动 {campaign.code}")
     multiplier = Decimal("2")
     starts_on = dt.date(2020, 1, 1)
     ends_on = dt.date(2099, 12, 31)

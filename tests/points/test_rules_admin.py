@@ -19,7 +19,8 @@ pytestmark = pytest.mark.django_db
 
 NEW_RULE = {
     "code": "wealth",
-    "name": "Wealth purchases",
+    "name_en": "Wealth purchases",
+    "name_zh_hans": "理财申购",
     "active": True,
     "priority": 50,
     "transaction_type": "wealth_purchase",
@@ -39,7 +40,8 @@ NEW_RULE = {
 }
 NEW_CAMPAIGN = {
     "code": "spring",
-    "name": "Spring double points",
+    "name_en": "Spring double points",
+    "name_zh_hans": "春季双倍积分",
     "active": True,
     "multiplier": "2.00",
     "starts_on": "2026-03-01",
@@ -200,12 +202,13 @@ def test_saving_an_unchanged_campaign_records_nothing(superuser_client):
 def test_the_services_record_creates_and_updates():
     actor = UserFactory()
     rule = earning_rule_save(
-        rule=EarningRule(code="bills", name="Bills", transaction_type="bill_payment"), actor=actor
+        rule=EarningRule(code="bills", name_en="Bills", transaction_type="bill_payment"),
+        actor=actor,
     )
     campaign = campaign_save(
         campaign=Campaign(
             code="summer",
-            name="Summer",
+            name_en="Summer",
             starts_on=dt.date(2026, 6, 1),
             ends_on=dt.date(2026, 8, 31),
         ),
@@ -213,7 +216,7 @@ def test_the_services_record_creates_and_updates():
         actor=actor,
     )
     assert list(campaign.rules.all()) == [rule]
-    rule.name = "Bill payments"
+    rule.name_en = "Bill payments"
     earning_rule_save(rule=rule, actor=actor)
     campaign.active = False
     campaign_save(campaign=campaign, actor=actor)  # rules=None keeps them
@@ -226,7 +229,7 @@ def test_the_services_record_creates_and_updates():
         ("campaign.update", actor.pk),
     ]
     assert rows[1][3]["rules"] == ["bills"]
-    assert rows[2][2:] == ({"name": "Bills"}, {"name": "Bill payments"})
+    assert rows[2][2:] == ({"name_en": "Bills"}, {"name_en": "Bill payments"})
     assert rows[3][2:] == ({"active": True}, {"active": False})
 
 
@@ -234,13 +237,13 @@ def test_the_services_refuse_invalid_values_writing_nothing():
     actor = UserFactory()
     with pytest.raises(ValidationError):
         earning_rule_save(
-            rule=EarningRule(code="x", name="X", transaction_type="deposit", points_per_unit=0),
+            rule=EarningRule(code="x", name_en="X", transaction_type="deposit", points_per_unit=0),
             actor=actor,
         )
     with pytest.raises(ValidationError):
         campaign_save(
             campaign=Campaign(
-                code="y", name="Y", starts_on=dt.date(2026, 6, 2), ends_on=dt.date(2026, 6, 1)
+                code="y", name_en="Y", starts_on=dt.date(2026, 6, 2), ends_on=dt.date(2026, 6, 1)
             ),
             actor=actor,
         )
