@@ -5,7 +5,7 @@ the member-token exchange to the banking gateway, carry ``customer_no`` and auth
 :class:`MemberPrincipal`, which holds no Django permission and reaches only member endpoints.
 """
 
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -45,17 +45,29 @@ class MemberPrincipal:
         return False
 
 
+def member_active_get(customer_no: str) -> Member:
+    """The member a member token names, if it may still act: one query on the unique
+    ``customer_no`` index. A frozen, closed or unknown member answers 401 ``member_inactive``,
+    whatever the token's expiry; unfreezing the member makes their tokens work again."""
+    try:
+        member = Member.objects.get(customer_no=customer_no)
+    except Member.DoesNotExist:
+        member = None
+    if member is None or member.status != Member.Status.ACTIVE:
+        raise AuthenticationFailed(_("This member can no longer sign in."), code="member_inactive")
+    return member
+
+
 class LoyaltyJWTAuthentication(JWTAuthentication):
+    """Also the refresh endpoint's check (``loyalty.api.views``): a refresh token is refused
+    exactly when an access token for the same caller would be."""
+
     def get_user(self, validated_token):
         customer_no = validated_token.get(MEMBER_CLAIM)
         if customer_no is None:
+            # Staff and service accounts: unknown or inactive users are refused here.
             return super().get_user(validated_token)
-        member = Member.objects.filter(customer_no=customer_no).first()
-        if member is None or member.status == Member.Status.CLOSED:
-            raise AuthenticationFailed(
-                _("This member can no longer sign in."), code="member_inactive"
-            )
-        return MemberPrincipal(member)
+        return MemberPrincipal(member_active_get(customer_no))
 
 
 def member_token_issue(*, member: Member) -> RefreshToken:

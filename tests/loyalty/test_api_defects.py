@@ -1,0 +1,95 @@
+"""Regression tests for API defects: each test goes through the real URL routes."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from loyalty import roles
+from members.authentication import member_token_issue
+from members.models import Member
+from members.services.members import member_close, member_freeze, member_unfreeze
+from tests.factories import MemberFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+PROBLEM = "application/problem+json"
+REFRESH = "/api/v1/auth/token/refresh/"
+
+
+def _problem(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"].startswith(PROBLEM)
+    body = response.json()
+    assert (body["status"], body["code"]) == (status, code), body
+    assert body["detail"]
+    return body
+
+
+def _bearer(token) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+# 1. A frozen or closed member's (and an inactive user's) tokens are refused at once.
+
+
+def test_frozen_members_access_and_refresh_tokens_are_refused_until_unfrozen(api):
+    admin = UserFactory(roles=[roles.PROGRAMME_ADMIN])
+    member = MemberFactory()
+    refresh = member_token_issue(member=member)
+    client = _bearer(refresh.access_token)
+    assert client.get("/api/v1/me/").status_code == 200
+
+    member_freeze(member=member, actor=admin)
+    _problem(client.get("/api/v1/me/"), 401, "member_inactive")
+    _problem(api.post(REFRESH, {"refresh": str(refresh)}, format="json"), 401, "member_inactive")
+
+    member_unfreeze(member=Member.objects.get(pk=member.pk), actor=admin)
+    assert client.get("/api/v1/me/").status_code == 200
+    refreshed = api.post(REFRESH, {"refresh": str(refresh)}, format="json")
+    assert refreshed.status_code == 200, refreshed.content
+    assert set(refreshed.json()) == {"access"}
+    assert _bearer(refreshed.json()["access"]).get("/api/v1/me/").status_code == 200
+
+
+def test_closed_members_refresh_token_mints_nothing(api):
+    member = MemberFactory()
+    refresh = member_token_issue(member=member)
+    member_close(member=member, actor=UserFactory(roles=[roles.PROGRAMME_ADMIN]))
+    response = api.post(REFRESH, {"refresh": str(refresh)}, format="json")
+    _problem(response, 401, "member_inactive")
+    assert "access" not in response.json()
+    _problem(_bearer(refresh.access_token).get("/api/v1/me/"), 401, "member_inactive")
+
+
+def test_refresh_token_of_an_unknown_member_is_refused(api):
+    refresh = RefreshToken()
+    refresh["customer_no"] = "NO-SUCH-MEMBER"
+    _problem(api.post(REFRESH, {"refresh": str(refresh)}, format="json"), 401, "member_inactive")
+
+
+def test_member_refresh_looks_the_member_up_in_one_indexed_query(api):
+    member = MemberFactory()
+    refresh = str(member_token_issue(member=member))
+    assert Member._meta.get_field("customer_no").unique  # a unique index
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post(REFRESH, {"refresh": refresh}, format="json")
+    assert response.status_code == 200, response.content
+    assert len(queries) == 1, [query["sql"] for query in queries]
+    assert '"customer_no" =' in queries[0]["sql"]
+
+
+def test_inactive_staff_users_access_and_refresh_tokens_are_refused(api):
+    user = UserFactory(roles=[roles.OPERATIONS])
+    refresh = RefreshToken.for_user(user)
+    client = _bearer(refresh.access_token)
+    assert client.get("/api/v1/members/").status_code == 200
+    user.is_active = False
+    user.save()
+    _problem(client.get("/api/v1/members/"), 401, "authentication_failed")
+    response = api.post(REFRESH, {"refresh": str(refresh)}, format="json")
+    _problem(response, 401, "authentication_failed")
+    assert "access" not in response.json()
