@@ -246,7 +246,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Request and response bodies are separate components, so a response lists every field it
+    # always carries as required (read-only ones by spectacular, the rest by the hook below).
     "COMPONENT_SPLIT_REQUEST": True,
+    # Error responses, required response members and required PUT bodies: loyalty.api.schema.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "loyalty.api.schema.problem_responses_hook",
+    ],
     # Several resources have a "status": give each its own, stable enum name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "MemberStatusEnum": "members.models.Member.Status",

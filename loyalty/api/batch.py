@@ -8,6 +8,7 @@ reported with its index and reasons.
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from loyalty.api.exceptions import flatten_errors
@@ -58,9 +59,11 @@ class BatchItemSerializer(serializers.Serializer):
         return serializers.ValidationError(self.errors).get_full_details()
 
 
+@extend_schema_serializer(component_name="FieldError")
 class BatchErrorSerializer(serializers.Serializer):
-    """One reason an item was refused: the field (dotted when nested, ``null`` for the item as
-    a whole), a stable code and a translated message."""
+    """One reason an item (or a request's field) was refused: the field (dotted when nested,
+    ``null`` for the item or the request as a whole), a stable code and a translated message.
+    A batch's ``rejected`` items and a problem's ``errors`` both hold these."""
 
     field = serializers.CharField(allow_null=True)
     code = serializers.CharField()
