@@ -7,10 +7,11 @@ detail are composed from :class:`MeOutputSerializer` and :class:`MemberDetailOut
 with the sections other apps register (``members.api.sections``).
 """
 
-from typing import Any
+import re
+from typing import Any, cast
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field
 from rest_framework import serializers
 
 from loyalty.api.batch import BatchItemSerializer, batch_validate
@@ -30,6 +31,30 @@ from members.selectors import (
     member_tier_history,
     member_tier_standing,
 )
+
+# RegexValidator compiles ``regex`` in __init__; the stubs still allow the uncompiled str.
+CUSTOMER_NO_PATTERN = cast(re.Pattern[str], customer_no_validator.regex).pattern
+
+CUSTOMER_NO_PATH = OpenApiParameter(
+    "customer_no",
+    str,
+    OpenApiParameter.PATH,
+    pattern=CUSTOMER_NO_PATTERN,
+    description="The member's customer number (1 to 32 letters, digits, '-' or '_').",
+)
+"""The ``{customer_no}`` of a path, for ``extend_schema(parameters=[...])``: its pattern."""
+
+
+@extend_schema_field({"type": "string", "pattern": CUSTOMER_NO_PATTERN})
+class CustomerNoField(serializers.CharField):
+    """A request's reference to an existing member. The schema shows the customer number's
+    pattern; a value that does not match names no member, so it answers 404 ``not_found``
+    like any other unknown number (a field that stores a number validates it with
+    ``customer_no_validator`` instead)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 32)
+        super().__init__(**kwargs)
 
 
 class MultiplierField(serializers.DecimalField):
@@ -160,6 +185,7 @@ class MemberDetailOutputSerializer(MemberOutputSerializer):
     class Meta(MemberOutputSerializer.Meta):
         fields = [*MemberOutputSerializer.Meta.fields, "tier", "snapshots", "tier_history"]
 
+    @extend_schema_field(SnapshotOutputSerializer(many=True))
     def get_snapshots(self, member) -> list[dict]:
         # ``.data`` of a many=True serializer is a ReturnList; the stubs say ReturnDict.
         return SnapshotOutputSerializer(member_snapshots(member=member), many=True).data  # type: ignore[return-value]

@@ -9,15 +9,35 @@ import datetime as dt
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loyalty.api.permissions import HasRolePermission, IsMember
-from loyalty.api.schema import nested_components
+from loyalty.api.schema import nested_components, problems
 from loyalty.api.serializers import MoneyField, StrictSerializer, not_in_future
-from members.api.serializers import BenefitOutputSerializer, MultiplierField, TierRefSerializer
+from loyalty.errors import FourEyesRequired
+from members.api.serializers import (
+    BenefitOutputSerializer,
+    CustomerNoField,
+    MultiplierField,
+    TierRefSerializer,
+)
+from members.errors import (
+    EvaluationRunning,
+    MemberClosed,
+    MemberNotFound,
+    NoActiveTiers,
+    TierOverrideExpired,
+    TierOverrideNotPending,
+    TierOverridePending,
+)
 from members.filters import TierOverrideFilter
 from members.models import EARLIEST_AS_OF, Tier, TierEvaluationRun, TierOverride
 from members.selectors import (
@@ -154,7 +174,10 @@ class TierEvaluateApi(APIView):
         status = serializers.CharField()
         as_of = serializers.DateField()
 
-    @extend_schema(request=InputSerializer, responses={202: OutputSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={202: OutputSerializer, **problems(EvaluationRunning, NoActiveTiers)},
+    )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -193,6 +216,30 @@ class TierEvaluationRunDetailApi(APIView):
         return Response(self.OutputSerializer(tier_evaluation_run_get(run_id=run_id)).data)
 
 
+class TierProposalSerializer(StrictSerializer):
+    """Proposed values for one tier of the simulation, named by its ``code``; a value left out
+    keeps the tier's own."""
+
+    code = serializers.CharField(max_length=32)
+    min_avg_aum = MoneyField(required=False, allow_null=True, min_value=0)
+    min_contribution = MoneyField(required=False, allow_null=True, min_value=0)
+    rule = serializers.ChoiceField(choices=Tier.Rule.choices, required=False)
+    window_months = serializers.IntegerField(required=False, min_value=1, max_value=24)
+    grace_periods = serializers.IntegerField(required=False, min_value=1, max_value=24)
+    downgrade_mode = serializers.ChoiceField(choices=Tier.DowngradeMode.choices, required=False)
+
+    def validate_code(self, value):
+        if tier_get(code=value) is None:
+            raise serializers.ValidationError(_("No tier with this code."), code="unknown_tier")
+        return value
+
+
+@extend_schema_field(TierProposalSerializer(many=True))
+class TierProposalListField(serializers.ListField):
+    """The simulator's ``tiers``: a list the input validates item by item (errors keyed by
+    index), described in the schema as a list of :class:`TierProposalSerializer`."""
+
+
 @extend_schema(tags=["tiers"])
 @nested_components
 class TierSimulateApi(APIView):
@@ -202,28 +249,14 @@ class TierSimulateApi(APIView):
     permission_classes = [HasRolePermission]
     required_permissions = ("members.change_tier",)
 
-    class ProposalSerializer(StrictSerializer):
-        code = serializers.CharField(max_length=32)
-        min_avg_aum = MoneyField(required=False, allow_null=True, min_value=0)
-        min_contribution = MoneyField(required=False, allow_null=True, min_value=0)
-        rule = serializers.ChoiceField(choices=Tier.Rule.choices, required=False)
-        window_months = serializers.IntegerField(required=False, min_value=1, max_value=24)
-        grace_periods = serializers.IntegerField(required=False, min_value=1, max_value=24)
-        downgrade_mode = serializers.ChoiceField(choices=Tier.DowngradeMode.choices, required=False)
-
-        def validate_code(self, value):
-            if tier_get(code=value) is None:
-                raise serializers.ValidationError(_("No tier with this code."), code="unknown_tier")
-            return value
-
     class InputSerializer(StrictSerializer):
         as_of = serializers.DateField(required=False, validators=EVALUATION_DATE_VALIDATORS)
-        tiers = serializers.ListField(required=False, max_length=50, default=list)
+        tiers = TierProposalListField(required=False, max_length=50, default=list)
 
         def validate_tiers(self, value):
             proposals, errors, seen = [], {}, set()
             for index, item in enumerate(value):
-                serializer = TierSimulateApi.ProposalSerializer(data=item)
+                serializer = TierProposalSerializer(data=item)
                 if not serializer.is_valid():
                     errors[index] = serializer.errors
                     continue
@@ -265,7 +298,9 @@ class TierSimulateApi(APIView):
             },
         )
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(
+        request=InputSerializer, responses={200: OutputSerializer, **problems(NoActiveTiers)}
+    )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -330,7 +365,7 @@ class TierOverrideListCreateApi(generics.ListAPIView):
 
     class InputSerializer(StrictSerializer):
         # ``POST``: the override requested.
-        customer_no = serializers.CharField(max_length=32)
+        customer_no = CustomerNoField()
         tier = serializers.CharField(max_length=32)
         reason = serializers.CharField(max_length=2000)
         expires_at = serializers.DateTimeField()
@@ -361,7 +396,13 @@ class TierOverrideListCreateApi(generics.ListAPIView):
     def get_queryset(self):
         return tier_override_list()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            **problems(MemberNotFound, MemberClosed, TierOverridePending),
+        },
+    )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -415,6 +456,14 @@ class _OverrideDecisionApi(APIView):
 
 
 @extend_schema(tags=["tiers"])
+@extend_schema_view(
+    post=extend_schema(
+        responses={
+            200: OverrideOutputSerializer,
+            **problems(FourEyesRequired, TierOverrideNotPending, TierOverrideExpired, MemberClosed),
+        }
+    )
+)
 class TierOverrideApproveApi(_OverrideDecisionApi):
     """Approve a pending override: the member holds its tier at once and until it expires.
     The requester cannot approve their own request (403 ``four_eyes_required``)."""
@@ -423,6 +472,14 @@ class TierOverrideApproveApi(_OverrideDecisionApi):
 
 
 @extend_schema(tags=["tiers"])
+@extend_schema_view(
+    post=extend_schema(
+        responses={
+            200: OverrideOutputSerializer,
+            **problems(FourEyesRequired, TierOverrideNotPending),
+        }
+    )
+)
 class TierOverrideRejectApi(_OverrideDecisionApi):
     """Reject a pending override (by someone other than the requester)."""
 

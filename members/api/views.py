@@ -12,14 +12,17 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty.api.batch import BatchRejectionSerializer, batch_items
+from loyalty.api.batch import BATCH_LIMIT, BatchRejectionSerializer, batch_items
 from loyalty.api.idempotency import idempotent
 from loyalty.api.permissions import HasRolePermission, IsMember
-from loyalty.api.schema import nested_components
+from loyalty.api.schema import IDEMPOTENCY_KEY, nested_components, problems
 from loyalty.api.serializers import StrictSerializer, not_in_future
+from loyalty.errors import BatchTooLarge, IdempotencyConflict, IdempotencyKeyInvalid
 from members.api.sections import me_sections, member_detail_sections
 from members.api.serializers import (
+    CUSTOMER_NO_PATH,
     AssetSnapshotItemSerializer,
+    CustomerNoField,
     MemberDetailOutputSerializer,
     MemberOutputSerializer,
     MeOutputSerializer,
@@ -27,7 +30,7 @@ from members.api.serializers import (
     asset_snapshot_items_validate,
 )
 from members.authentication import member_token_issue
-from members.errors import MemberInactive
+from members.errors import MemberClosed, MemberInactive, MemberNotFound
 from members.filters import MemberFilter, MessageFilter
 from members.models import Member, Message, customer_no_validator, phone_validator
 from members.selectors import (
@@ -77,7 +80,7 @@ def _customer_no_from_path(customer_no: str) -> str:
     return customer_no
 
 
-@extend_schema(tags=["members"])
+@extend_schema(tags=["members"], parameters=[CUSTOMER_NO_PATH])
 @nested_components
 class MemberDetailApi(APIView):
     """Staff read one member (profile, tier and its history, points summary); the bank's CRM
@@ -139,7 +142,8 @@ class MemberDetailApi(APIView):
         return Response(self.OutputSerializer(member_get(customer_no=customer_no)).data)
 
     @extend_schema(
-        request=InputSerializer, responses={200: OutputSerializer, 201: OutputSerializer}
+        request=InputSerializer,
+        responses={200: OutputSerializer, 201: OutputSerializer, **problems(MemberClosed)},
     )
     def put(self, request, customer_no: str):
         customer_no = _customer_no_from_path(customer_no)
@@ -178,14 +182,17 @@ class MemberTokenApi(APIView):
     required_permissions = ("members.issue_member_token",)
 
     class InputSerializer(serializers.Serializer):
-        customer_no = serializers.CharField(max_length=32)
+        customer_no = CustomerNoField()
 
     class OutputSerializer(serializers.Serializer):
         access = serializers.CharField()
         refresh = serializers.CharField()
         customer_no = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: OutputSerializer, **problems(MemberNotFound, MemberInactive)},
+    )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -214,9 +221,12 @@ class AssetSnapshotIngestApi(APIView):
     required_permissions = ("members.add_assetsnapshot",)
 
     class InputSerializer(serializers.Serializer):
-        """The request body, for the schema: each item is validated alone by the view."""
+        """The request body, for the schema: the view validates each item alone, so an item
+        that does not match is not refused with the batch but listed under ``rejected``."""
 
-        snapshots = AssetSnapshotItemSerializer(many=True)
+        snapshots = serializers.ListField(
+            child=AssetSnapshotItemSerializer(), min_length=1, max_length=BATCH_LIMIT
+        )
 
     class OutputSerializer(serializers.Serializer):
         accepted = serializers.IntegerField()
@@ -225,7 +235,14 @@ class AssetSnapshotIngestApi(APIView):
         updated = serializers.IntegerField()
         rejected = BatchRejectionSerializer(many=True)
 
-    @extend_schema(request=InputSerializer, responses={202: OutputSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            202: OutputSerializer,
+            **problems(IdempotencyKeyInvalid, IdempotencyConflict, BatchTooLarge),
+        },
+    )
     @idempotent()
     def post(self, request):
         valid, rejected = asset_snapshot_items_validate(batch_items(request.data, key="snapshots"))

@@ -5,22 +5,32 @@ registers on members' views (``points.api.sections``), not views of its own.
 """
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from loyalty.api.batch import BatchRejectionSerializer, batch_items
+from loyalty.api.batch import BATCH_LIMIT, BatchRejectionSerializer, batch_items
 from loyalty.api.idempotency import idempotent
 from loyalty.api.pagination import CursorPagination
 from loyalty.api.permissions import HasRolePermission, IsMember
-from loyalty.api.schema import nested_components
+from loyalty.api.schema import IDEMPOTENCY_KEY, nested_components, problems
+from loyalty.errors import (
+    BatchTooLarge,
+    FourEyesRequired,
+    IdempotencyConflict,
+    IdempotencyKeyInvalid,
+)
+from members.api.serializers import CUSTOMER_NO_PATH, CustomerNoField
+from members.errors import MemberInactive, MemberNotFound
 from members.selectors import member_get
 from points.api.serializers import (
     AdjustmentOutputSerializer,
     EntryOutputSerializer,
     PointsSummaryOutputSerializer,
 )
+from points.errors import AdjustmentDecided, InsufficientPoints
 from points.filters import AdjustmentFilter, EntryFilter
 from points.models import Entry, Transaction
 from points.selectors import (
@@ -31,7 +41,7 @@ from points.selectors import (
 )
 from points.services.adjustments import adjustment_approve, adjustment_reject, adjustment_request
 from points.services.ingest import transactions_store
-from points.validation import transaction_items_validate
+from points.validation import TransactionItemSerializer, transaction_items_validate
 
 
 class EntryCursorPagination(CursorPagination):
@@ -50,14 +60,21 @@ class TransactionIngestApi(APIView):
     required_permissions = ("points.add_transaction",)
 
     class InputSerializer(serializers.Serializer):
-        transactions = serializers.ListField(child=serializers.DictField(), max_length=1000)
+        """The request body, for the schema: the view validates each item alone, so an item
+        that does not match is not refused with the batch but listed under ``rejected``."""
+
+        transactions = serializers.ListField(
+            child=TransactionItemSerializer(), min_length=1, max_length=BATCH_LIMIT
+        )
 
     class OutputSerializer(serializers.Serializer):
         accepted = serializers.IntegerField()
         duplicates = serializers.IntegerField()
         rejected = BatchRejectionSerializer(many=True)
 
-    @extend_schema(request=InputSerializer, responses={202: OutputSerializer})
+    @extend_schema(
+        request=InputSerializer, responses={202: OutputSerializer, **problems(BatchTooLarge)}
+    )
     def post(self, request):
         items = batch_items(request.data, key="transactions")
         valid, rejected = transaction_items_validate(items)
@@ -83,8 +100,8 @@ class MePointsApi(APIView):
 
 
 _ENTRY_FILTERS = [
-    OpenApiParameter("from", str, description="First business date (YYYY-MM-DD)"),
-    OpenApiParameter("to", str, description="Last business date (YYYY-MM-DD)"),
+    OpenApiParameter("from", OpenApiTypes.DATE, description="First business date (YYYY-MM-DD)"),
+    OpenApiParameter("to", OpenApiTypes.DATE, description="Last business date (YYYY-MM-DD)"),
 ]
 
 
@@ -105,7 +122,7 @@ class MePointsEntryListApi(generics.ListAPIView):
         return points_entries_list(member=self.request.user.member)
 
 
-@extend_schema(tags=["points"], parameters=_ENTRY_FILTERS)
+@extend_schema(tags=["points"], parameters=[CUSTOMER_NO_PATH, *_ENTRY_FILTERS])
 @nested_components
 class MemberPointsEntryListApi(generics.ListAPIView):
     """Staff: one member's ledger, newest first (cursor pagination)."""
@@ -137,7 +154,7 @@ class AdjustmentListCreateApi(generics.ListAPIView):
 
     class InputSerializer(serializers.Serializer):
         # ``POST``: the adjustment requested.
-        customer_no = serializers.CharField(max_length=32)
+        customer_no = CustomerNoField()
         points = serializers.IntegerField(min_value=-10_000_000, max_value=10_000_000)
         reason = serializers.CharField(max_length=500)
 
@@ -157,7 +174,14 @@ class AdjustmentListCreateApi(generics.ListAPIView):
     def get_queryset(self):
         return adjustment_list()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: OutputSerializer,
+            **problems(IdempotencyKeyInvalid, MemberNotFound, MemberInactive, IdempotencyConflict),
+        },
+    )
     @idempotent()
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -185,7 +209,9 @@ class _AdjustmentDecisionApi(APIView):
 
     OutputSerializer = AdjustmentOutputSerializer
 
-    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    @extend_schema(
+        request=InputSerializer, parameters=[IDEMPOTENCY_KEY], responses=OutputSerializer
+    )
     @idempotent()
     def post(self, request, adjustment_id):
         serializer = self.InputSerializer(data=request.data or {})
@@ -199,6 +225,21 @@ class _AdjustmentDecisionApi(APIView):
 
 
 @extend_schema(tags=["points"])
+@extend_schema_view(
+    post=extend_schema(
+        responses={
+            200: AdjustmentOutputSerializer,
+            **problems(
+                IdempotencyKeyInvalid,
+                FourEyesRequired,
+                AdjustmentDecided,
+                MemberInactive,
+                IdempotencyConflict,
+                InsufficientPoints,
+            ),
+        }
+    )
+)
 class AdjustmentApproveApi(_AdjustmentDecisionApi):
     """An approver other than the requester applies the adjustment (403
     ``four_eyes_required`` for the requester)."""
@@ -207,6 +248,16 @@ class AdjustmentApproveApi(_AdjustmentDecisionApi):
 
 
 @extend_schema(tags=["points"])
+@extend_schema_view(
+    post=extend_schema(
+        responses={
+            200: AdjustmentOutputSerializer,
+            **problems(
+                IdempotencyKeyInvalid, FourEyesRequired, AdjustmentDecided, IdempotencyConflict
+            ),
+        }
+    )
+)
 class AdjustmentRejectApi(_AdjustmentDecisionApi):
     """An approver other than the requester rejects the adjustment."""
 
