@@ -93,3 +93,61 @@ def test_inactive_staff_users_access_and_refresh_tokens_are_refused(api):
     response = api.post(REFRESH, {"refresh": str(refresh)}, format="json")
     _problem(response, 401, "authentication_failed")
     assert "access" not in response.json()
+
+
+# 2. A method a path does not implement answers 405, for any authenticated caller.
+
+UNSUPPORTED = [
+    ("delete", "/api/v1/members/R0001/"),
+    ("patch", "/api/v1/members/R0001/"),
+    ("delete", "/api/v1/points/adjustments/"),
+    ("patch", "/api/v1/points/adjustments/"),
+    ("put", "/api/v1/points/adjustments/"),
+    ("delete", "/api/v1/tiers/overrides/"),
+    ("patch", "/api/v1/tiers/overrides/"),
+    ("delete", "/api/v1/members/"),
+    ("post", "/api/v1/tiers/"),
+    ("delete", "/api/v1/me/"),
+]
+
+
+@pytest.fixture
+def superuser_api():
+    user = UserFactory(is_superuser=True, is_staff=True)
+    return _bearer(RefreshToken.for_user(user).access_token)
+
+
+@pytest.mark.parametrize(("method", "path"), UNSUPPORTED)
+@pytest.mark.parametrize("caller", ["superuser", "admin", "operations", "no_role", "member"])
+def test_unsupported_method_answers_405_with_allow(
+    caller, method, path, superuser_api, admin_api, staff_client, member_client
+):
+    MemberFactory(customer_no="R0001")
+    client = {
+        "superuser": lambda: superuser_api,
+        "admin": lambda: admin_api,
+        "operations": lambda: staff_client(roles.OPERATIONS),
+        "no_role": lambda: staff_client(),
+        "member": lambda: member_client(),
+    }[caller]()
+    response = getattr(client, method)(path, {}, format="json")
+    _problem(response, 405, "method_not_allowed")
+    allowed = {name.strip() for name in response["Allow"].split(",")}
+    assert method.upper() not in allowed
+    assert "OPTIONS" in allowed
+
+
+@pytest.mark.parametrize(("method", "path"), UNSUPPORTED[:3])
+def test_unsupported_method_without_a_token_still_answers_401(api, method, path):
+    _problem(getattr(api, method)(path), 401, "not_authenticated")
+
+
+def test_implemented_methods_keep_their_role_checks(staff_client):
+    MemberFactory(customer_no="R0001")
+    marketing = staff_client(roles.MARKETING)
+    _problem(
+        marketing.put("/api/v1/members/R0001/", {"name": "X"}, format="json"),
+        403,
+        "permission_denied",
+    )
+    _problem(marketing.options("/api/v1/members/R0001/"), 403, "permission_denied")
