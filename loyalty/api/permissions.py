@@ -10,7 +10,6 @@ not implement: the view then answers 405 ``method_not_allowed`` with its ``Allow
 staff, members and superusers alike. A caller with no (valid) token still gets 401.
 """
 
-from rest_framework.exceptions import NotFound
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 
@@ -51,15 +50,13 @@ class HasRolePermission(ApiPermission):
     """Staff or service accounts holding the Django permissions the view asks for.
 
     A view sets ``required_permissions``: a tuple for every method, or a mapping from method
-    (``"GET"``, ``"POST"``, ...; ``"*"`` for the rest) to a tuple. Member tokens never pass.
+    (``"GET"``, ``"POST"``, ...; ``"*"`` for the rest) to a tuple. Member tokens never pass:
+    every staff and integration endpoint answers them 403 ``permission_denied``, the same
+    whether or not the path names a member.
     """
 
     def allows(self, request, view) -> bool:
         user = request.user
-        if is_member(user) and "customer_no" in getattr(view, "kwargs", {}):
-            # A member token on a staff path about a member: that member's (or another's)
-            # resource, so 404 as API.md says, never 403 and never the data.
-            raise NotFound()
         if is_member(user) or not user.is_active:
             return False
         required = getattr(view, "required_permissions", None)

@@ -1,8 +1,11 @@
 """Regression tests for API defects: each test goes through the real URL routes."""
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import URLResolver, get_resolver
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -151,3 +154,64 @@ def test_implemented_methods_keep_their_role_checks(staff_client):
         "permission_denied",
     )
     _problem(marketing.options("/api/v1/members/R0001/"), 403, "permission_denied")
+
+
+# 3. A member token on any staff or integration endpoint answers 403, never 404.
+
+# Read-only catalogue endpoints a member token may read (API.md): their other methods are staff's.
+MEMBER_READABLE = {"tier-list"}
+HANDLERS = ("get", "post", "put", "patch", "delete")
+_CONVERTER = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
+_DUMMIES = {"uuid": "00000000-0000-4000-8000-000000000000", "int": "1", "slug": "x"}
+
+
+def _walk(patterns, prefix: str = ""):
+    for entry in patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry.url_patterns, route)
+        else:
+            yield route, entry
+
+
+def _staff_operations() -> list[tuple[str, str, str]]:
+    """Every (method, path, url name) under /api/v1/ but /me/... and the token endpoints, with
+    path parameters filled by dummies (a real member's number for ``customer_no``)."""
+    operations = []
+    for route, pattern in _walk(get_resolver().url_patterns):
+        if not route.startswith("api/v1/"):
+            continue
+        rest = route.removeprefix("api/v1/")
+        if rest.startswith(("me/", "auth/token/")) or rest == "me/":
+            continue
+        view_class = getattr(pattern.callback, "view_class", None) or pattern.callback.cls
+        path = "/" + _CONVERTER.sub(
+            lambda m: "R0001" if m["name"] == "customer_no" else _DUMMIES.get(m["converter"], "x"),
+            route,
+        )
+        for method in HANDLERS:
+            if not hasattr(view_class, method):
+                continue
+            if pattern.name in MEMBER_READABLE and method == "get":
+                continue
+            operations.append((method, path, pattern.name))
+    return operations
+
+
+STAFF_OPERATIONS = _staff_operations()
+
+
+def test_the_walk_finds_the_staff_endpoints():
+    names = {name for _, _, name in STAFF_OPERATIONS}
+    assert {"member-list", "member-detail", "member-points-entries", "points-adjustments"} <= names
+    assert {"tier-override-detail", "ingest-transactions", "auth-member-token"} <= names
+    assert not any(path.startswith("/api/v1/me/") for _, path, _ in STAFF_OPERATIONS)
+
+
+@pytest.mark.parametrize(("method", "path", "name"), STAFF_OPERATIONS)
+def test_member_token_gets_403_on_every_staff_endpoint(member_client, method, path, name):
+    MemberFactory(customer_no="R0001", name="Bob Secret")
+    for client in (member_client(), member_client(Member.objects.get(customer_no="R0001"))):
+        response = getattr(client, method)(path, {}, format="json")
+        _problem(response, 403, "permission_denied")
+        assert b"Bob" not in response.content

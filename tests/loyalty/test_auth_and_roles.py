@@ -109,12 +109,12 @@ def test_member_token_never_reaches_staff_endpoints(member_client, path):
 
 
 @pytest.mark.parametrize("suffix", ["", "points/entries/"])
-def test_member_token_on_a_members_staff_page_answers_404_with_nothing(member_client, suffix):
+def test_member_token_on_a_members_staff_page_answers_403_with_nothing(member_client, suffix):
     alice, bob = MemberFactory(), MemberFactory(name="Bob Secret")
     client = member_client(alice)
     for member in (alice, bob):
         response = client.get(f"/api/v1/members/{member.customer_no}/{suffix}")
-        _assert_problem(response, 404, "not_found")
+        _assert_problem(response, 403, "permission_denied")
         assert b"Bob" not in response.content
 
 
