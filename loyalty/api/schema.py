@@ -321,9 +321,12 @@ class TokenRefreshSchema(OpenApiViewExtension):
         )(_subclass(self.target))
 
 
+# ``str.isprintable()`` over a header's Latin-1 characters: not the controls, NBSP or SHY.
+_PRINTABLE_HEADER = r"^[\x20-\x7E\xA1-\xAC\xAE-\xFF]+$"
+
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    {"type": "string", "minLength": 1, "maxLength": 255},
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": _PRINTABLE_HEADER},
     OpenApiParameter.HEADER,
     description=(
         "1 to 255 printable characters. A retry with the same key and body gets the first "

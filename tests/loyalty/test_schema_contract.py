@@ -420,3 +420,25 @@ def test_the_documented_statuses_of_lists_are_the_real_ones(schema, admin_api):
     bad_filter = admin_api.get("/api/v1/members/?status=nope")
     assert bad_filter.status_code == 400
     _assert_matches(schema, bad_filter, "get", "/api/v1/members/")
+
+
+def test_idempotent_writes_document_their_key(schema):
+    idempotent = {
+        ("post", "/api/v1/ingest/asset-snapshots/"),
+        ("post", "/api/v1/points/adjustments/"),
+        ("post", "/api/v1/points/adjustments/{adjustment_id}/approve/"),
+        ("post", "/api/v1/points/adjustments/{adjustment_id}/reject/"),
+    }
+    for method, path in idempotent:
+        (key,) = [
+            p
+            for p in _operation(schema, method, path)["parameters"]
+            if p["name"] == "Idempotency-Key"
+        ]
+        assert key["in"] == "header"
+        assert (key["schema"]["minLength"], key["schema"]["maxLength"]) == (1, 255)
+        assert "idempotency_conflict" in _errors(schema, method, path)[409]
+        assert "idempotency_key_invalid" in _errors(schema, method, path)[400]
+    # The pattern is the server's own rule (str.isprintable) over a header's Latin-1.
+    pattern = re.compile(key["schema"]["pattern"])
+    assert all(bool(pattern.fullmatch(chr(code))) == chr(code).isprintable() for code in range(256))
