@@ -1,5 +1,6 @@
 """Regression tests for API defects: each test goes through the real URL routes."""
 
+import base64
 import re
 
 import pytest
@@ -13,6 +14,7 @@ from loyalty import roles
 from members.authentication import member_token_issue
 from members.models import Member
 from members.services.members import member_close, member_freeze, member_unfreeze
+from points.services.ledger import points_credit
 from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -215,3 +217,67 @@ def test_member_token_gets_403_on_every_staff_endpoint(member_client, method, pa
         response = getattr(client, method)(path, {}, format="json")
         _problem(response, 403, "permission_denied")
         assert b"Bob" not in response.content
+
+
+# 4. A pagination parameter the list cannot use answers 400 naming it.
+
+
+def _bad_parameter(response, code: str, field: str) -> None:
+    body = _problem(response, 400, code)
+    assert [(error["field"], error["code"]) for error in body["errors"]] == [(field, code)]
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "abc", "1.5", ""])
+def test_bad_page_answers_400_invalid_page(admin_api, page):
+    MemberFactory()
+    _bad_parameter(admin_api.get(f"/api/v1/members/?page={page}"), "invalid_page", "page")
+
+
+@pytest.mark.parametrize("size", ["0", "201", "abc", "-5", "", "1e2", "10.0"])
+def test_bad_page_size_answers_400_invalid_page_size(admin_api, member_client, size):
+    _bad_parameter(
+        admin_api.get(f"/api/v1/members/?page_size={size}"), "invalid_page_size", "page_size"
+    )
+    _bad_parameter(
+        member_client().get(f"/api/v1/me/points/entries/?page_size={size}"),
+        "invalid_page_size",
+        "page_size",
+    )
+
+
+def test_good_pages_and_page_sizes_still_work(admin_api):
+    for n in range(3):
+        MemberFactory(customer_no=f"P{n:04d}")
+    body = admin_api.get("/api/v1/members/?page_size=2&page=2").json()
+    assert [row["customer_no"] for row in body["results"]] == ["P0002"]
+    assert admin_api.get("/api/v1/members/?page=last&page_size=2").status_code == 200
+    assert admin_api.get("/api/v1/members/?page_size=200").status_code == 200
+    # A page past the last one does not exist: 404, as for any unknown resource.
+    _problem(admin_api.get("/api/v1/members/?page=99"), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage!",
+        base64.b64encode(b"r=x").decode(),
+        base64.b64encode(b"p=not-a-date").decode(),
+        base64.b64encode(b"o=1&p=2026-13-45").decode(),
+        "%C3%A9t%C3%A9",
+    ],
+)
+def test_bad_cursor_answers_400_invalid_cursor(member_client, cursor):
+    client = member_client()
+    points_credit(member=client.member, points=5, idempotency_key="a")
+    response = client.get(f"/api/v1/me/points/entries/?cursor={cursor}")
+    _bad_parameter(response, "invalid_cursor", "cursor")
+
+
+def test_the_next_cursor_still_pages_through_the_ledger(member_client):
+    client = member_client()
+    for n in range(3):
+        points_credit(member=client.member, points=n + 1, idempotency_key=f"k{n}")
+    first = client.get("/api/v1/me/points/entries/?page_size=2").json()
+    assert len(first["results"]) == 2
+    second = client.get(first["next"]).json()
+    assert len(second["results"]) == 1

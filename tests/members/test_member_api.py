@@ -145,12 +145,15 @@ def test_bad_filters_answer_4xx_problems(admin_api, query):
     assert response["Content-Type"].startswith("application/problem+json")
 
 
-def test_page_size_is_capped_at_200(admin_api):
+def test_page_size_is_at_most_200(admin_api):
     MemberFactory.create_batch(205)
-    body = admin_api.get("/api/v1/members/?page_size=500").json()
+    body = admin_api.get("/api/v1/members/?page_size=200").json()
     assert body["count"] == 205
     assert len(body["results"]) == 200
     assert body["next"]
+    response = admin_api.get("/api/v1/members/?page_size=500")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_page_size"
 
 
 def test_the_audit_log_refuses_raw_update_and_delete(integration_api):
