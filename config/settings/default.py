@@ -220,7 +220,12 @@ REST_FRAMEWORK: dict[str, Any] = {
     ],
     "EXCEPTION_HANDLER": "loyalty.api.exceptions.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"auth": os.environ.get("THROTTLE_AUTH_RATE", "30/minute")},
+    # Sign-in attempts and token refreshes are counted apart: failed sign-ins from a client must
+    # not lock its apps out of refreshing the tokens they hold.
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": os.environ.get("THROTTLE_AUTH_RATE", "30/minute"),
+        "auth_refresh": os.environ.get("THROTTLE_REFRESH_RATE", "120/minute"),
+    },
     "UNAUTHENTICATED_USER": None,
     # Proxies in front of the app: the client address for throttling is taken this many hops
     # from the right of X-Forwarded-For, so a client cannot pick its own address.

@@ -59,5 +59,6 @@ class TokenRefreshApi(jwt_views.TokenRefreshView):
     permission_classes = (AllowAny,)  # type: ignore[assignment]  # stubs pin TokenViewBase to ()
     authentication_classes = ()
     throttle_classes = (ScopedRateThrottle,)
-    throttle_scope = "auth"
+    # Its own budget (THROTTLE_REFRESH_RATE): failed sign-ins must not block refreshes.
+    throttle_scope = "auth_refresh"
     serializer_class = _RefreshSerializer

@@ -281,3 +281,50 @@ def test_the_next_cursor_still_pages_through_the_ledger(member_client):
     assert len(first["results"]) == 2
     second = client.get(first["next"]).json()
     assert len(second["results"]) == 1
+
+
+# 5. Token refresh has its own throttle, apart from sign-in attempts.
+
+
+def test_refresh_is_throttled_apart_from_sign_in(api, monkeypatch):
+    from django.conf import settings
+    from rest_framework.throttling import ScopedRateThrottle
+
+    assert set(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]) >= {"auth", "auth_refresh"}
+    monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "auth", "3/minute")
+    monkeypatch.setitem(ScopedRateThrottle.THROTTLE_RATES, "auth_refresh", "2/minute")
+    refresh = str(RefreshToken.for_user(UserFactory(username="ops", roles=[roles.OPERATIONS])))
+    wrong = {"username": "ops", "password": "wrong"}
+    for _ in range(3):
+        assert api.post("/api/v1/auth/token/", wrong, format="json").status_code == 401
+    response = api.post("/api/v1/auth/token/", wrong, format="json")
+    _problem(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0
+    # Failed sign-ins do not count against refreshes, which have their own rate.
+    for _ in range(2):
+        refreshed = api.post(REFRESH, {"refresh": refresh}, format="json")
+        assert refreshed.status_code == 200, refreshed.content
+        assert set(refreshed.json()) == {"access"}
+    _problem(api.post(REFRESH, {"refresh": refresh}, format="json"), 429, "throttled")
+
+
+def test_default_refresh_rate_comes_from_the_environment():
+    import importlib
+    import os
+
+    from config.settings import default
+
+    original = os.environ.get("THROTTLE_REFRESH_RATE")
+    try:
+        os.environ.pop("THROTTLE_REFRESH_RATE", None)
+        rates = importlib.reload(default).REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+        assert rates["auth_refresh"] == "120/minute"
+        os.environ["THROTTLE_REFRESH_RATE"] = "7/minute"
+        rates = importlib.reload(default).REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+        assert rates["auth_refresh"] == "7/minute"
+    finally:
+        if original is None:
+            os.environ.pop("THROTTLE_REFRESH_RATE", None)
+        else:
+            os.environ["THROTTLE_REFRESH_RATE"] = original
+        importlib.reload(default)
