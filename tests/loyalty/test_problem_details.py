@@ -105,6 +105,7 @@ def test_too_many_sign_in_attempts_is_a_429_problem(api):
     from rest_framework.settings import api_settings
     from rest_framework.throttling import SimpleRateThrottle
 
+    saved = SimpleRateThrottle.THROTTLE_RATES
     api_settings.reload()
     SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
     try:
@@ -117,8 +118,10 @@ def test_too_many_sign_in_attempts_is_a_429_problem(api):
         _problem(response, 429, "throttled")
         assert int(response["Retry-After"]) > 0
     finally:
+        # The override is still active here: put back the rates the throttles had before it
+        # (reloading now would keep the override's, which lack the other scopes).
         api_settings.reload()
-        SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+        SimpleRateThrottle.THROTTLE_RATES = saved
 
 
 @pytest.mark.parametrize(
