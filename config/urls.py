@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from loyalty.api.exceptions import api_not_found
 from loyalty.health import healthz, readyz
 
 api_v1 = [
@@ -17,6 +18,8 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # Last: every other path under /api/ is a 404 problem, DEBUG or not (see api_not_found).
+    re_path(r"^api/", api_not_found, name="api-not-found"),
 ]
 
 handler400 = "loyalty.api.exceptions.handler400"

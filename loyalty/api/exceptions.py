@@ -13,9 +13,12 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
+from django.urls import Resolver404, resolve
 from django.utils.encoding import force_str
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework_simplejwt.exceptions import InvalidToken
@@ -156,6 +159,12 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
         status = 500
         body = problem(status=500, code="server_error", detail=_("An unexpected error occurred."))
+    request = context.get("request")
+    if request is not None:
+        # A problem is JSON whatever renderer the request negotiated (the browsable API's HTML
+        # with DEBUG on, say): the response's Content-Type says application/problem+json.
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
     return Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
@@ -183,6 +192,25 @@ def handler403(request, exception=None):
 
 def handler404(request, exception=None):
     return problem_response(status=404, code="not_found", detail=_("Not found."))
+
+
+@csrf_exempt  # any method reaches it; there is nothing to protect
+def api_not_found(request, *args, **kwargs):
+    """The last route under ``/api/``: a path no API view answers is a 404 problem, with DEBUG
+    on too (Django's debug page would answer HTML), for any method. Being a route, it also keeps
+    ``APPEND_SLASH`` from redirecting (or, with DEBUG on, failing on) a POST that left out the
+    trailing slash: that answer says where the slash goes instead."""
+    detail = _("Not found.")
+    if not request.path_info.endswith("/"):
+        try:
+            match = resolve(f"{request.path_info}/")
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_not_found:
+            detail = _("Not found. API paths end with a slash: %(path)s") % {
+                "path": f"{request.path}/"
+            }
+    return problem_response(status=404, code="not_found", detail=detail)
 
 
 def handler500(request):

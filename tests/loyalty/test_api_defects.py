@@ -328,3 +328,60 @@ def test_default_refresh_rate_comes_from_the_environment():
         else:
             os.environ["THROTTLE_REFRESH_RATE"] = original
         importlib.reload(default)
+
+
+# 6. Under /api/ every answer is a problem, DEBUG or not.
+
+
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/no-such-thing/",
+        "/api/v1/no-such-thing",
+        "/api/nothing",
+        "/api/v1/tiers/runs/not-a-uuid/",
+        "/api/v1/tiers/overrides/123/approve/",
+        "/api/v1/points/adjustments/x/reject/",
+    ],
+)
+def test_unknown_api_paths_answer_a_404_problem(admin_api, settings, debug, path):
+    settings.DEBUG = debug
+    for method in ("get", "post", "put", "patch", "delete"):
+        response = getattr(admin_api, method)(path, {}, format="json")
+        _problem(response, 404, "not_found")
+
+
+@pytest.mark.parametrize("debug", [True, False])
+@pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete"])
+def test_a_path_without_its_trailing_slash_answers_a_404_problem_saying_so(
+    integration_api, api, settings, debug, method
+):
+    settings.DEBUG = debug
+    for client in (integration_api, api):  # with a token or without, no redirect, no 500
+        response = getattr(client, method)("/api/v1/ingest/transactions", {}, format="json")
+        body = _problem(response, 404, "not_found")
+        assert "/api/v1/ingest/transactions/" in body["detail"]
+
+
+def test_the_slash_hint_names_the_path_in_any_language(api, settings):
+    settings.DEBUG = True
+    response = api.post("/api/v1/members", {}, format="json", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    body = _problem(response, 404, "not_found")
+    assert "/api/v1/members/" in body["detail"]
+
+
+def test_paths_outside_the_api_keep_djangos_pages(client, settings):
+    settings.DEBUG = False
+    response = client.get("/healthz")
+    assert response.status_code == 200
+
+
+def test_problems_are_json_even_when_the_browsable_api_was_negotiated(admin_api, monkeypatch):
+    from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+
+    from members.api.views import MemberListApi
+
+    monkeypatch.setattr(MemberListApi, "renderer_classes", [JSONRenderer, BrowsableAPIRenderer])
+    response = admin_api.get("/api/v1/members/?status=nope", HTTP_ACCEPT="text/html")
+    _problem(response, 400, "validation_error")
