@@ -120,9 +120,14 @@ def _described_codes(description: str) -> list[str]:
     return _CODE.findall(description.partition(_CODES_INTRO)[2])
 
 
-# Query parameters that only page or order a list: invalid values are ignored (``page_size``,
-# ``ordering``) or answer 404 (``page``, ``cursor``), never 400.
+# Query parameters that page or order a list. An invalid ``ordering`` is ignored; the paging ones
+# answer 400 with their own code (loyalty.api.pagination); a page past the last one is 404.
 _PAGING_PARAMETERS = {"page", "page_size", "cursor", "ordering"}
+_PAGING_CODES = {
+    "page": "invalid_page",
+    "cursor": "invalid_cursor",
+    "page_size": "invalid_page_size",
+}
 _UNCHECKED_PERMISSIONS = (AllowAny, IsAuthenticated)
 _401_CODES = ["not_authenticated", "authentication_failed", "token_not_valid", "member_inactive"]
 
@@ -137,12 +142,15 @@ def _shared_errors(operation: dict[str, Any], view: type | None) -> dict[int, li
         codes[400] = ["validation_error", "parse_error"]
     elif query - _PAGING_PARAMETERS:
         codes[400] = ["validation_error"]  # a filter's value is invalid
+    paging = [code for name, code in _PAGING_CODES.items() if name in query]
+    if paging:
+        codes.setdefault(400, []).extend(paging)
     if any(requirement for requirement in operation.get("security", [])):
         codes[401] = list(_401_CODES)
     permissions = getattr(view, "permission_classes", ())
     if any(not issubclass(cls, _UNCHECKED_PERMISSIONS) for cls in permissions):
         codes[403] = ["permission_denied"]
-    if any(p["in"] == "path" for p in parameters) or query & {"page", "cursor"}:
+    if any(p["in"] == "path" for p in parameters) or "page" in query:
         codes[404] = ["not_found"]  # the path's resource, or a page past the end
     if has_body:
         codes[413] = ["payload_too_large"]

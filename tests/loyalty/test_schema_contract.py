@@ -109,8 +109,8 @@ def test_authenticated_operations_document_401(schema):
         # The sign-in endpoints: no token needed, but wrong credentials and throttling.
         ("post", "/api/v1/auth/token/", {400, 401, 413, 415, 429}),
         ("post", "/api/v1/auth/token/refresh/", {400, 401, 413, 415, 429}),
-        # Any authenticated caller, paged, no filter: no 400 and no 403.
-        ("get", "/api/v1/tiers/", {401, 404}),
+        # Any authenticated caller, paged, no filter: 400 for a bad page, no 403.
+        ("get", "/api/v1/tiers/", {400, 401, 404}),
         # Members only, nothing in the path or query.
         ("get", "/api/v1/me/", {401, 403}),
         ("get", "/api/v1/members/{customer_no}/", {401, 403, 404}),
@@ -412,11 +412,27 @@ def test_real_refresh_answers_match_the_schema(schema, api):
 
 @pytest.mark.django_db
 def test_the_documented_statuses_of_lists_are_the_real_ones(schema, admin_api):
-    # A page past the end is 404; paging parameters never answer 400, filters do.
+    # A page past the end is 404; a paging parameter the list cannot use is 400 with its own
+    # code, and so is a filter's bad value.
     past = admin_api.get("/api/v1/tiers/?page=999")
     assert past.status_code == 404
     _assert_matches(schema, past, "get", "/api/v1/tiers/")
-    assert admin_api.get("/api/v1/tiers/?page_size=many").status_code == 200
+    for query, code in [("page_size=many", "invalid_page_size"), ("page=0", "invalid_page")]:
+        bad_page = admin_api.get(f"/api/v1/tiers/?{query}")
+        assert bad_page.status_code == 400
+        assert bad_page.json()["code"] == code
+        assert code in _errors(schema, "get", "/api/v1/tiers/")[400]
+        _assert_matches(schema, bad_page, "get", "/api/v1/tiers/")
+    member = MemberFactory()
+    entries = f"/api/v1/members/{member.customer_no}/points/entries/"
+    bad_cursor = admin_api.get(f"{entries}?cursor=nope")
+    assert bad_cursor.status_code == 400
+    assert bad_cursor.json()["code"] == "invalid_cursor"
+    assert (
+        "invalid_cursor"
+        in _errors(schema, "get", "/api/v1/members/{customer_no}/points/entries/")[400]
+    )
+    _assert_matches(schema, bad_cursor, "get", "/api/v1/members/{customer_no}/points/entries/")
     bad_filter = admin_api.get("/api/v1/members/?status=nope")
     assert bad_filter.status_code == 400
     _assert_matches(schema, bad_filter, "get", "/api/v1/members/")
