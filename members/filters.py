@@ -1,18 +1,39 @@
+from decimal import Decimal
+
 import django_filters
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 
+from loyalty.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
 from members.models import Member, Message, TierOverride
+
+# A money column holds less than this in magnitude; a filter bound beyond it is refused (400).
+MONEY_BOUND = Decimal(10) ** (MONEY_MAX_DIGITS - MONEY_DECIMAL_PLACES)
+
+
+def money_filter(field_name: str, lookup_expr: str, label) -> django_filters.NumberFilter:
+    """A filter on a money column, its bounds enforced and in the schema."""
+    number = django_filters.NumberFilter(
+        field_name=field_name,
+        lookup_expr=lookup_expr,
+        label=label,
+        min_value=-MONEY_BOUND,
+        max_value=MONEY_BOUND,
+    )
+    schema = {
+        "type": "number",
+        "minimum": float(-MONEY_BOUND),
+        "maximum": float(MONEY_BOUND),
+        "description": label,
+    }
+    return extend_schema_field(schema)(number)
 
 
 class MemberFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=Member.Status.choices)
-    aum_min = django_filters.NumberFilter(
-        field_name="latest_aum", lookup_expr="gte", label=_("AUM at least")
-    )
-    aum_max = django_filters.NumberFilter(
-        field_name="latest_aum", lookup_expr="lte", label=_("AUM at most")
-    )
+    aum_min = money_filter("latest_aum", "gte", _("AUM at least"))
+    aum_max = money_filter("latest_aum", "lte", _("AUM at most"))
     joined_from = django_filters.DateFilter(field_name="joined_at", lookup_expr="gte")
     joined_to = django_filters.DateFilter(field_name="joined_at", lookup_expr="lte")
     city = django_filters.CharFilter()
@@ -35,8 +56,22 @@ class MemberFilter(django_filters.FilterSet):
         )
 
 
+def boolean_filter(field_name: str, lookup_expr: str, label) -> django_filters.Filter:
+    """``true`` or ``false``, as the schema's boolean serializes; anything else is refused (400),
+    where django-filter's own boolean filter would quietly filter nothing."""
+    choices = [("true", "true"), ("false", "false")]
+    strict = django_filters.TypedChoiceFilter(
+        field_name=field_name,
+        lookup_expr=lookup_expr,
+        label=label,
+        choices=choices,
+        coerce=lambda value: value == "true",
+    )
+    return extend_schema_field({"type": "boolean", "description": label})(strict)
+
+
 class MessageFilter(django_filters.FilterSet):
-    unread = django_filters.BooleanFilter(field_name="read_at", lookup_expr="isnull")
+    unread = boolean_filter("read_at", "isnull", _("Only unread (true) or only read (false)"))
     kind = django_filters.ChoiceFilter(choices=Message.Kind.choices)
 
     class Meta:

@@ -17,6 +17,7 @@ from rest_framework.exceptions import NotFound
 from loyalty.errors import LoyaltyError
 
 MAX_PAGE_SIZE = 200
+MAX_PAGE_NUMBER = 999_999_999
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
@@ -63,6 +64,13 @@ def _page_size(request, *, param: str, default: int, maximum: int) -> int:
     return int(raw)
 
 
+def _with_bounds(parameters: list[dict], bounds: dict[str, dict]) -> list[dict]:
+    """The schema's paging parameters, carrying the bounds the server enforces."""
+    for parameter in parameters:
+        parameter["schema"].update(bounds.get(parameter["name"], {}))
+    return parameters
+
+
 class PageNumberPagination(pagination.PageNumberPagination):
     """``{count, next, previous, results}``; ``?page_size=`` from 1 to 200."""
 
@@ -77,6 +85,13 @@ class PageNumberPagination(pagination.PageNumberPagination):
             default=self.page_size,
             maximum=self.max_page_size,
         )
+
+    def get_schema_operation_parameters(self, view):
+        bounds = {
+            self.page_query_param: {"minimum": 1, "maximum": MAX_PAGE_NUMBER},
+            self.page_size_query_param: {"minimum": 1, "maximum": self.max_page_size},
+        }
+        return _with_bounds(super().get_schema_operation_parameters(view), bounds)
 
     def get_page_number(self, request, paginator):
         raw = request.query_params.get(self.page_query_param)
@@ -102,6 +117,10 @@ class CursorPagination(pagination.CursorPagination):
             default=self.page_size,
             maximum=self.max_page_size,
         )
+
+    def get_schema_operation_parameters(self, view):
+        bounds = {self.page_size_query_param: {"minimum": 1, "maximum": self.max_page_size}}
+        return _with_bounds(super().get_schema_operation_parameters(view), bounds)
 
     def decode_cursor(self, request):
         try:

@@ -1,7 +1,9 @@
 """Serializer pieces every app's API shares, so a rule reads and answers the same everywhere.
 
 - :class:`StrictSerializer` refuses a body field it does not declare (400, ``unknown_field``
-  on that field), so a misspelt field never passes silently as if it had been left out.
+  on that field), so a misspelt field never passes silently as if it had been left out; and a
+  JSON value of the wrong type for a text or true/false field (400, ``invalid``), where DRF
+  would quietly turn ``0`` into ``"0"`` or ``false``.
 - :class:`MoneyField` is an amount of money as a decimal string with the ledger's precision
   (``loyalty.money``), never a float.
 - :func:`not_in_future` refuses a business date after today in the bank's timezone
@@ -11,15 +13,43 @@
 import datetime as dt
 from typing import Any
 
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from loyalty.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
 from loyalty.timeutils import business_today
 
+# The JSON type each kind of field takes as it is: anything else is a client's mistake.
+_JSON_TYPES: tuple[tuple[type[serializers.Field], type], ...] = (
+    (serializers.BooleanField, bool),
+    (serializers.CharField, str),
+)
+
+
+def _json_type_errors(fields: Any, data: dict) -> dict[str, list[serializers.ErrorDetail]]:
+    errors = {}
+    for name, field in fields.items():
+        value = data.get(name)
+        if field.read_only or value is None:
+            continue
+        for kind, json_type in _JSON_TYPES:
+            if isinstance(field, kind) and not isinstance(value, json_type):
+                message = str(field.error_messages["invalid"])
+                errors[name] = [serializers.ErrorDetail(message, code="invalid")]
+    return errors
+
 
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not know, so a typo never passes silently."""
+    """Refuses fields it does not know, so a typo never passes silently, and values of the
+    wrong JSON type."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict) and not isinstance(data, QueryDict):
+            errors = _json_type_errors(self.fields, data)
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
 
     # The docstring is the schema's description of every body without its own. A subclass
     # that overrides ``validate`` calls ``super().validate(attrs)`` first, so an unknown

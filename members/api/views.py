@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from loyalty.api.batch import BATCH_LIMIT, BatchRejectionSerializer, batch_items
 from loyalty.api.idempotency import idempotent
+from loyalty.api.parsers import request_body
 from loyalty.api.permissions import HasRolePermission, IsMember
 from loyalty.api.schema import IDEMPOTENCY_KEY, nested_components, problems
 from loyalty.api.serializers import StrictSerializer, not_in_future
@@ -148,7 +149,8 @@ class MemberDetailApi(APIView):
     def put(self, request, customer_no: str):
         customer_no = _customer_no_from_path(customer_no)
         serializer = self.InputSerializer(
-            data=request.data, context={"creating": not member_exists(customer_no=customer_no)}
+            data=request_body(request),
+            context={"creating": not member_exists(customer_no=customer_no)},
         )
         serializer.is_valid(raise_exception=True)
         _member, created = member_upsert(

@@ -6,7 +6,12 @@ registers on members' views (``points.api.sections``), not views of its own.
 
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,6 +21,7 @@ from loyalty.api.idempotency import idempotent
 from loyalty.api.pagination import CursorPagination
 from loyalty.api.permissions import HasRolePermission, IsMember
 from loyalty.api.schema import IDEMPOTENCY_KEY, nested_components, problems
+from loyalty.api.serializers import StrictSerializer
 from loyalty.errors import (
     BatchTooLarge,
     FourEyesRequired,
@@ -141,6 +147,33 @@ class MemberPointsEntryListApi(generics.ListAPIView):
         return points_entries_list(member=member)
 
 
+ADJUSTMENT_LIMIT = 10_000_000
+
+
+@extend_schema_field(
+    {
+        "type": "integer",
+        "minimum": -ADJUSTMENT_LIMIT,
+        "maximum": ADJUSTMENT_LIMIT,
+        "not": {"enum": [0]},
+        "description": "A credit (> 0) or a debit (< 0); never 0.",
+    }
+)
+class AdjustmentPointsField(serializers.IntegerField):
+    """Whole points within the limit, never 0 (``zero_points``)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(min_value=-ADJUSTMENT_LIMIT, max_value=ADJUSTMENT_LIMIT, **kwargs)
+
+    def to_internal_value(self, data) -> int:
+        value = super().to_internal_value(data)
+        if value == 0:
+            raise serializers.ValidationError(
+                _("An adjustment moves at least one point."), code="zero_points"
+            )
+        return value
+
+
 @extend_schema(tags=["points"])
 @nested_components
 class AdjustmentListCreateApi(generics.ListAPIView):
@@ -152,18 +185,12 @@ class AdjustmentListCreateApi(generics.ListAPIView):
         "POST": ("points.add_adjustment",),
     }
 
-    class InputSerializer(serializers.Serializer):
-        # ``POST``: the adjustment requested.
-        customer_no = CustomerNoField()
-        points = serializers.IntegerField(min_value=-10_000_000, max_value=10_000_000)
-        reason = serializers.CharField(max_length=500)
+    class InputSerializer(StrictSerializer):
+        """``POST``: the adjustment requested."""
 
-        def validate_points(self, value: int) -> int:
-            if value == 0:
-                raise serializers.ValidationError(
-                    _("An adjustment moves at least one point."), code="zero_points"
-                )
-            return value
+        customer_no = CustomerNoField()
+        points = AdjustmentPointsField()
+        reason = serializers.CharField(max_length=500)
 
     OutputSerializer = AdjustmentOutputSerializer
     serializer_class = OutputSerializer

@@ -385,3 +385,45 @@ def test_problems_are_json_even_when_the_browsable_api_was_negotiated(admin_api,
     monkeypatch.setattr(MemberListApi, "renderer_classes", [JSONRenderer, BrowsableAPIRenderer])
     response = admin_api.get("/api/v1/members/?status=nope", HTTP_ACCEPT="text/html")
     _problem(response, 400, "validation_error")
+
+
+# 7. A filter value the list cannot use answers 400 naming it, never a silently unfiltered list.
+
+
+@pytest.mark.parametrize("unread", ["2", "AAA", "0.5", "null", "True", "1"])
+def test_a_boolean_filter_accepts_only_true_or_false(member_client, unread):
+    body = _problem(
+        member_client().get(f"/api/v1/me/messages/?unread={unread}"), 400, "validation_error"
+    )
+    assert [error["field"] for error in body["errors"]] == ["unread"]
+
+
+@pytest.mark.parametrize(("name", "value"), [("aum_min", "1e17"), ("aum_max", "-1e17")])
+def test_a_money_filter_past_any_amount_answers_400(admin_api, name, value):
+    body = _problem(admin_api.get(f"/api/v1/members/?{name}={value}"), 400, "validation_error")
+    assert [error["field"] for error in body["errors"]] == [name]
+    assert admin_api.get(f"/api/v1/members/?{name}=1e15").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("marketing_consent", 0), ("marketing_consent", "yes"), ("city", 0), ("name", False)],
+)
+def test_a_body_value_of_the_wrong_json_type_answers_400(integration_api, field, value):
+    member = MemberFactory(city="Beijing", marketing_consent=True)
+    answer = integration_api.put(
+        f"/api/v1/members/{member.customer_no}/", {field: value}, format="json"
+    )
+    body = _problem(answer, 400, "validation_error")
+    assert [(error["field"], error["code"]) for error in body["errors"]] == [(field, "invalid")]
+    member.refresh_from_db()
+    assert (member.city, member.marketing_consent) == ("Beijing", True)
+
+
+def test_a_put_without_a_body_answers_400_and_changes_nothing(integration_api):
+    member = MemberFactory(city="Beijing")
+    path = f"/api/v1/members/{member.customer_no}/"
+    _problem(integration_api.put(path), 400, "parse_error")
+    _problem(integration_api.put("/api/v1/members/NEW0001/"), 400, "parse_error")
+    assert not Member.objects.filter(customer_no="NEW0001").exists()
+    assert integration_api.put(path, {}, format="json").status_code == 200

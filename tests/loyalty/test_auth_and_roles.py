@@ -208,6 +208,8 @@ def test_member_reads_own_messages(member_client):
     assert [row["id"] for row in listing["results"]] == [str(message.id)]
     assert client.post(f"/api/v1/me/messages/{message.id}/read/").json()["read"] is True
     assert client.get("/api/v1/me/messages/?unread=true").json()["results"] == []
+    read = client.get("/api/v1/me/messages/?unread=false").json()
+    assert [row["id"] for row in read["results"]] == [str(message.id)]
 
 
 @pytest.mark.django_db(transaction=True)
