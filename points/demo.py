@@ -13,6 +13,7 @@ from typing import Any, TextIO
 from django.utils import timezone
 
 from loyalty.timeutils import business_today
+from members.demo_tiers import seed_tiers
 from members.models import Member
 from points.models import Campaign, EarningRule, Transaction
 from points.services.consumer import transactions_process_all
@@ -91,7 +92,9 @@ def _write(stdout: TextIO | None, text: str) -> None:
 
 def seed_points(*, stdout: TextIO | None = None, members: int = 30) -> dict[str, int]:
     """Create the demo earning rules and campaign if missing, then ingest and credit demo
-    transactions for up to ``members`` active members. Returns what was created."""
+    transactions for up to ``members`` active members. Returns what was created. The premium
+    campaign targets the demo ladder's upper tiers, so the ladder is made first where missing."""
+    seed_tiers()
     rules_created = 0
     for spec in RULES:
         _rule, created = EarningRule.objects.get_or_create(code=spec["code"], defaults=spec)
@@ -109,7 +112,7 @@ def seed_points(*, stdout: TextIO | None = None, members: int = 30) -> dict[str,
     )
     if campaign_created:
         campaign.rules.add(EarningRule.objects.get(code="card-spend"))
-    Campaign.objects.get_or_create(
+    premium, _created = Campaign.objects.get_or_create(
         code="premium-wealth-bonus",
         defaults={
             "name_en": "Premium tiers: 1.5x on wealth purchases",
@@ -117,9 +120,10 @@ def seed_points(*, stdout: TextIO | None = None, members: int = 30) -> dict[str,
             "multiplier": Decimal("1.5"),
             "starts_on": today - dt.timedelta(days=30),
             "ends_on": today + dt.timedelta(days=180),
-            "target_tiers": ["platinum", "diamond", "private_banking"],
+            "target_tiers": ["PLATINUM", "DIAMOND", "PRIVATE"],
         },
     )
+    premium.full_clean()  # the tiers it names exist
     _write(stdout, f"points: {rules_created} earning rules created")
 
     rng = random.Random(20261128)  # noqa: S311 - demo data, not security
@@ -169,8 +173,11 @@ def seed_points(*, stdout: TextIO | None = None, members: int = 30) -> dict[str,
                     "occurred_at": first["occurred_at"] + dt.timedelta(days=1),
                 }
             )
+    demo = Transaction.objects.filter(source="demo", status=Transaction.Status.PROCESSED)
+    processed_before = demo.count()
     counts = transactions_store(transactions=items, via=Transaction.Via.DEMO)
-    processed = transactions_process_all()
+    transactions_process_all()  # what the consumers it enqueued have not taken yet
+    processed = demo.count() - processed_before
     _write(
         stdout,
         f"points: {counts['accepted']} demo transactions stored "

@@ -8,6 +8,7 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -17,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty.money import DEFAULT_CURRENCY, MoneyField
 from loyalty.translation import translated
-from members.models import Member
+from members.models import Member, Tier
 
 mcc_validator = RegexValidator(
     r"^[0-9]{4}$", _("A merchant category code is 4 digits."), code="invalid_mcc"
@@ -436,6 +437,20 @@ class Campaign(models.Model):
     def name(self) -> str:
         """The name in the active language."""
         return translated(self, "name")
+
+    def clean(self) -> None:
+        """Target tiers name tiers that exist: a misspelt code would make the campaign apply to
+        nobody, silently."""
+        codes = self.target_tiers
+        if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
+            raise ValidationError({"target_tiers": _("A list of tier codes.")})
+        unknown = sorted(
+            set(codes) - set(Tier.objects.filter(code__in=codes).values_list("code", flat=True))
+        )
+        if unknown:
+            raise ValidationError(
+                {"target_tiers": _("No such tier: %(codes)s.") % {"codes": ", ".join(unknown)}}
+            )
 
 
 class Adjustment(models.Model):

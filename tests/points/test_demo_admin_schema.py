@@ -3,9 +3,11 @@ import io
 import pytest
 from django.contrib.auth.models import User
 
+from loyalty.timeutils import business_today
 from points.demo import seed_points
 from points.models import Adjustment, Campaign, EarningRule, Entry, Transaction
 from points.services.adjustments import adjustment_request
+from points.services.earning import campaigns_active
 from points.services.reconciliation import points_reconcile
 from tests.factories import MemberFactory, UserFactory
 from tests.points.factories import tx_item
@@ -97,3 +99,44 @@ def test_openapi_schema_describes_the_points_endpoints(admin_api):
         "/api/v1/points/adjustments/{adjustment_id}/reject/",
     ]:
         assert path in paths, path
+
+
+def test_demo_campaigns_target_tiers_that_exist_and_apply():
+    from members.models import Tier
+
+    MemberFactory()
+    out = io.StringIO()
+    seed_points(stdout=out)
+    premium = Campaign.objects.get(code="premium-wealth-bonus")
+    assert premium.target_tiers
+    assert set(premium.target_tiers) <= set(Tier.objects.values_list("code", flat=True))
+    transactions = Transaction.objects.filter(source="demo").count()
+    assert f"{transactions} processed" in out.getvalue()
+    (terms,) = [c for c in campaigns_active() if c.code == "premium-wealth-bonus"]
+    today = business_today()
+    for code, applies in [("PLATINUM", True), ("PRIVATE", True), ("GOLD", False)]:
+        assert terms.applies(rule_id=None, on=today, tier_code=code) is applies
+
+
+def test_a_campaign_naming_a_tier_that_does_not_exist_is_refused():
+    from django.core.exceptions import ValidationError
+
+    from members.demo_tiers import seed_tiers
+
+    seed_tiers()
+    campaign = Campaign.objects.get_or_create(
+        code="c1",
+        defaults={
+            "name_en": "C",
+            "name_zh_hans": "C",
+            "starts_on": "2026-01-01",
+            "ends_on": "2026-02-01",
+            "multiplier": 2,
+        },
+    )[0]
+    campaign.target_tiers = ["platinum"]
+    with pytest.raises(ValidationError) as refused:
+        campaign.full_clean()
+    assert "target_tiers" in refused.value.message_dict
+    campaign.target_tiers = ["PLATINUM"]
+    campaign.full_clean()

@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
 from loyalty.models import AuditLog
+from members.models import Tier
 from points.models import Campaign, EarningRule
 from points.services.rules import campaign_save, earning_rule_save
 from tests.factories import UserFactory
@@ -138,6 +139,7 @@ def test_deleting_an_earning_rule_stays_refused(superuser_client):
 
 
 def test_adding_a_campaign_saves_it_with_its_rules_and_audits_once(superuser_client):
+    Tier.objects.create(code="GOLD", name_en="Gold", rank=20)
     card, bills = EarningRuleFactory(code="card"), EarningRuleFactory(code="bills")
     response = superuser_client.post(
         "/admin/points/campaign/add/", _posted({**NEW_CAMPAIGN, "rules": [card.pk, bills.pk]})
