@@ -7,7 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.money import DEFAULT_CURRENCY
+from loyalty.money import DEFAULT_CURRENCY, MoneyField
 
 
 class ProgrammeSettings(models.Model):
@@ -44,6 +44,18 @@ class ProgrammeSettings(models.Model):
         _("expiry warning days"),
         default=30,
         help_text=_("Members are told this many days before their points expire."),
+    )
+    oldest_transaction_days = models.PositiveSmallIntegerField(
+        _("oldest transaction (days)"),
+        default=400,
+        validators=[MinValueValidator(1)],
+        help_text=_("A transaction that happened longer ago than this is rejected on arrival."),
+    )
+    largest_transaction_amount = MoneyField(
+        verbose_name=_("largest transaction amount"),
+        default=Decimal("100000000.00"),
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_("A single transaction over this amount is rejected on arrival."),
     )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

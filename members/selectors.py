@@ -1,6 +1,7 @@
 import datetime as dt
+import re
 from decimal import ROUND_CEILING, Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Avg, Count, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -20,7 +21,11 @@ from members.models import (
     TierEvaluationRun,
     TierHistory,
     TierOverride,
+    customer_no_validator,
 )
+
+# RegexValidator compiles ``regex`` in __init__; the stubs still allow the uncompiled str.
+_CUSTOMER_NO = re.compile(cast(re.Pattern[str], customer_no_validator.regex).pattern)
 
 
 def _latest_snapshot(field: str) -> Subquery:
@@ -250,10 +255,12 @@ def member_exists(*, customer_no: str) -> bool:
 
 def member_ids_by_customer_no(*, customer_nos: set[str]) -> dict[str, int]:
     """Member ids by customer number, for the known ones among ``customer_nos`` (one query,
-    the numbers bound as one array)."""
-    if not customer_nos:
+    the numbers bound as one array). A value that is no customer number (text PostgreSQL cannot
+    hold among them: a NUL, a lone surrogate) is unknown without being sent."""
+    wellformed = [no for no in customer_nos if isinstance(no, str) and _CUSTOMER_NO.fullmatch(no)]
+    if not wellformed:
         return {}
-    rows = Member.objects.filter(customer_no__any=list(customer_nos))
+    rows = Member.objects.filter(customer_no__any=wellformed)
     return dict(rows.values_list("customer_no", "id"))
 
 

@@ -1,8 +1,15 @@
 """Validation of incoming transactions, shared by the three ways in (API, batch file, Celery
-message), so each rejects the same items for the same reasons."""
+message), so each rejects the same items for the same reasons.
+
+An item is judged on its own: one that is malformed, names an unknown customer, or lies beyond
+the programme's plausibility limits (``ProgrammeSettings.oldest_transaction_days`` and
+``largest_transaction_amount``) is rejected with its reasons while the others go on. No raw value
+reaches a query before it has passed its pattern, so text PostgreSQL cannot hold (a NUL, a lone
+surrogate) is a rejected item, never a failed batch."""
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
@@ -13,7 +20,9 @@ from rest_framework import serializers
 
 from loyalty.api.batch import BatchItemSerializer, batch_validate
 from loyalty.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
-from members.models import Member, customer_no_validator
+from loyalty.selectors import programme_settings_get
+from members.models import customer_no_validator
+from members.selectors import member_ids_by_customer_no
 from points.models import Channel, TransactionType, mcc_validator
 
 # Clocks of upstream systems may run a little ahead of ours.
@@ -34,7 +43,8 @@ currency_validator = RegexValidator(
 
 
 class TransactionItemSerializer(BatchItemSerializer):
-    """One incoming transaction. ``context["member_ids"]`` maps known customer numbers to ids."""
+    """One incoming transaction. ``context["member_ids"]`` maps known customer numbers to ids;
+    ``context["limits"]`` holds the plausibility limits (:class:`Limits`)."""
 
     external_id = serializers.CharField(max_length=64, validators=[external_id_validator])
     source = serializers.CharField(  # type: ignore[assignment]  # a field named like Field.source
@@ -71,9 +81,26 @@ class TransactionItemSerializer(BatchItemSerializer):
         return value
 
     def validate_occurred_at(self, value: dt.datetime) -> dt.datetime:
-        if value > timezone.now() + CLOCK_SKEW:
+        limits: Limits = self.context["limits"]
+        if value > limits.latest:
             raise serializers.ValidationError(
                 _("This timestamp is in the future."), code="future_timestamp"
+            )
+        if value < limits.earliest:
+            raise serializers.ValidationError(
+                _("This transaction is older than the programme accepts (%(days)s days).")
+                % {"days": limits.oldest_days},
+                code="too_old",
+            )
+        return value
+
+    def validate_amount(self, value: Decimal) -> Decimal:
+        limits: Limits = self.context["limits"]
+        if value > limits.largest_amount:
+            raise serializers.ValidationError(
+                _("This amount is over the largest the programme accepts (%(amount)s).")
+                % {"amount": limits.largest_amount},
+                code="amount_too_large",
             )
         return value
 
@@ -114,7 +141,29 @@ def _optional_text(item: dict[str, Any], key: str, pattern: re.Pattern, default:
     return None
 
 
-def _fast_validate(item: Any, member_ids: dict[str, int], latest: dt.datetime) -> dict | None:
+@dataclass(frozen=True)
+class Limits:
+    """What a transaction may be, as of one moment: no later than ``latest`` (our clock plus the
+    skew), no earlier than ``earliest``, no larger than ``largest_amount``."""
+
+    latest: dt.datetime
+    earliest: dt.datetime
+    oldest_days: int
+    largest_amount: Decimal
+
+    @classmethod
+    def now(cls) -> "Limits":
+        programme = programme_settings_get()
+        now = timezone.now()
+        return cls(
+            latest=now + CLOCK_SKEW,
+            earliest=now - dt.timedelta(days=programme.oldest_transaction_days),
+            oldest_days=programme.oldest_transaction_days,
+            largest_amount=programme.largest_transaction_amount,
+        )
+
+
+def _fast_validate(item: Any, member_ids: dict[str, int], limits: Limits) -> dict | None:
     """The validated form of an item that is plainly valid, or ``None`` to let the serializer
     decide (and explain). Accepts nothing the serializer would refuse."""
     if not isinstance(item, dict):
@@ -140,14 +189,14 @@ def _fast_validate(item: Any, member_ids: dict[str, int], latest: dt.datetime) -
         and amount == amount.quantize(_CENT)
     ):
         return None
-    if not _CENT <= amount < Decimal("1e16"):
+    if not _CENT <= amount <= limits.largest_amount:
         return None
     occurred_at = item.get("occurred_at")
     if not isinstance(occurred_at, str):
         return None
     try:
         moment = dt.datetime.fromisoformat(occurred_at)
-        if moment.tzinfo is None or moment > latest:
+        if moment.tzinfo is None or not limits.earliest <= moment <= limits.latest:
             return None
         moment = moment.astimezone(dt.UTC)
     except (ValueError, OverflowError):
@@ -175,14 +224,6 @@ def _fast_validate(item: Any, member_ids: dict[str, int], latest: dt.datetime) -
     }
 
 
-def _member_ids(customer_nos: set[str]) -> dict[str, int]:
-    """Member ids by customer number (the known ones)."""
-    if not customer_nos:
-        return {}
-    found = Member.objects.filter(customer_no__any=list(customer_nos))
-    return dict(found.values_list("customer_no", "id"))
-
-
 def transaction_items_validate(
     items: list[Any],
 ) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]]]:
@@ -196,17 +237,18 @@ def transaction_items_validate(
         for item in items
         if isinstance(item, dict) and isinstance(item.get("customer_no"), str)
     }
-    member_ids = _member_ids(customer_nos)
-    latest = timezone.now() + CLOCK_SKEW
+    member_ids = member_ids_by_customer_no(customer_nos=customer_nos)
+    limits = Limits.now()
+    context = {"member_ids": member_ids, "limits": limits}
     valid: list[tuple[int, dict[str, Any]]] = []
     rejected: list[dict[str, Any]] = []
     for index, item in enumerate(items):
-        data = _fast_validate(item, member_ids, latest)
+        data = _fast_validate(item, member_ids, limits)
         if data is not None:
             valid.append((index, data))
             continue
         slow_valid, slow_rejected = batch_validate(
-            [item], serializer_class=TransactionItemSerializer, context={"member_ids": member_ids}
+            [item], serializer_class=TransactionItemSerializer, context=context
         )
         valid.extend((index, data) for _, data in slow_valid)
         rejected.extend({**row, "index": index} for row in slow_rejected)

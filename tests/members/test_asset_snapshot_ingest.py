@@ -165,3 +165,18 @@ def test_a_body_over_the_upload_limit_answers_413(integration_api, settings):
     assert response.status_code == 413
     assert response.json()["code"] == "payload_too_large"
     assert AssetSnapshot.objects.count() == 0
+
+
+@pytest.mark.parametrize("text", ["\\ud800", "S\\u0000"])
+def test_a_customer_number_postgresql_cannot_hold_is_one_rejected_item(integration_api, text):
+    import json
+
+    MemberFactory(customer_no="S1")
+    items = [_item(as_of=f"2026-09-{day:02d}") for day in range(1, 30)] + [_item("PLACEHOLDER")]
+    body = json.dumps({"snapshots": items}).replace('"PLACEHOLDER"', f'"{text}"')
+    response = integration_api.generic("POST", URL, body, content_type="application/json")
+    assert response.status_code == 202, response.content
+    answer = response.json()
+    assert answer["accepted"] == 29
+    assert [row["index"] for row in answer["rejected"]] == [29]
+    assert AssetSnapshot.objects.count() == 29

@@ -187,3 +187,75 @@ def test_uniform_and_varying_columns_are_stored_as_sent(integration_api, card_ru
         assert str(row.amount) == item["amount"]
         assert (row.channel, row.merchant_category) == (item["channel"], item["merchant_category"])
         assert (row.status, row.points, row.status_reason, row.via) == ("pending", 0, "", "api")
+
+
+# Text PostgreSQL cannot hold, as JSON escapes: a lone surrogate and a NUL.
+UNSTORABLE = ["\\ud800", "A\\u0000"]
+
+
+@pytest.mark.parametrize("text", UNSTORABLE)
+@pytest.mark.parametrize("field", ["customer_no", "external_id", "source", "reverses", "currency"])
+def test_text_postgresql_cannot_hold_is_one_rejected_item(integration_api, card_rule, text, field):
+    import json
+
+    member = MemberFactory()
+    items = [tx_item(member) for _ in range(999)] + [tx_item(member, **{field: "PLACEHOLDER"})]
+    body = json.dumps({"transactions": items}).replace('"PLACEHOLDER"', f'"{text}"')
+    response = integration_api.generic("POST", URL, body, content_type="application/json")
+    assert response.status_code == 202, response.content
+    answer = response.json()
+    assert answer["accepted"] == 999
+    assert [row["index"] for row in answer["rejected"]] == [999]
+    assert field in {error["field"] for error in answer["rejected"][0]["errors"]}
+    assert Transaction.objects.count() == 999
+
+
+def test_transactions_beyond_the_plausibility_limits_are_rejected_with_their_reason(
+    integration_api, card_rule
+):
+    from decimal import Decimal
+
+    from loyalty.selectors import programme_settings_get
+
+    programme = programme_settings_get()
+    assert (programme.oldest_transaction_days, programme.largest_transaction_amount) == (
+        400,
+        Decimal("100000000.00"),
+    )
+    member = MemberFactory()
+    now = timezone.now()
+    items = [
+        tx_item(member, occurred_at="1900-01-01T00:00:00+00:00"),
+        tx_item(member, occurred_at=(now - dt.timedelta(days=401)).isoformat()),
+        tx_item(member, amount="9999999999999999.99"),
+        tx_item(member, amount="100000000.01"),
+        tx_item(member, occurred_at=(now - dt.timedelta(days=399)).isoformat()),
+        tx_item(member, amount="100000000.00"),
+    ]
+    answer = integration_api.post(URL, {"transactions": items}, format="json").json()
+    assert answer["accepted"] == 2
+    codes = {row["index"]: [e["code"] for e in row["errors"]] for row in answer["rejected"]}
+    assert codes == {
+        0: ["too_old"],
+        1: ["too_old"],
+        2: ["amount_too_large"],
+        3: ["amount_too_large"],
+    }
+
+
+def test_the_plausibility_limits_are_the_programmes_settings(integration_api, card_rule):
+    from decimal import Decimal
+
+    from loyalty.models import ProgrammeSettings
+    from loyalty.selectors import programme_settings_get
+
+    programme_settings_get()
+    ProgrammeSettings.objects.update(
+        oldest_transaction_days=10, largest_transaction_amount=Decimal("500.00")
+    )
+    member = MemberFactory()
+    old = (timezone.now() - dt.timedelta(days=11)).isoformat()
+    items = [tx_item(member, occurred_at=old), tx_item(member, amount="500.01"), tx_item(member)]
+    answer = integration_api.post(URL, {"transactions": items}, format="json").json()
+    assert answer["accepted"] == 1
+    assert [row["index"] for row in answer["rejected"]] == [0, 1]

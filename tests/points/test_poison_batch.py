@@ -4,6 +4,8 @@ from decimal import Decimal
 
 import pytest
 
+from loyalty.models import ProgrammeSettings
+from loyalty.selectors import programme_settings_get
 from points.models import Entry, Transaction
 from points.services.consumer import transactions_process_all
 from points.services.reconciliation import points_reconcile
@@ -18,6 +20,8 @@ def test_a_row_whose_points_overflow_is_marked_failed_and_the_rest_are_credited(
     # A misconfigured rule (1,000 points per cent): the largest amount earns more points than
     # a 64-bit column holds, so PostgreSQL refuses that row's entry.
     EarningRuleFactory(code="wild", amount_unit=Decimal("0.01"), points_per_unit=1000)
+    programme_settings_get()  # the largest amount a column holds passes the plausibility limit
+    ProgrammeSettings.objects.update(largest_transaction_amount=Decimal("9999999999999999.99"))
     rich, normal = MemberFactory(), MemberFactory()
     items = [
         tx_item(normal, amount="1.00"),

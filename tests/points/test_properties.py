@@ -11,6 +11,8 @@ from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
+from loyalty.models import ProgrammeSettings
+from loyalty.selectors import programme_settings_get
 from points.errors import InsufficientPoints
 from points.models import Account, EarningRule, Entry, Lot
 from points.services.consumer import transactions_process_all
@@ -119,6 +121,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
+        # Transactions reach 800 days back here, to cross expiry dates.
+        programme_settings_get()
+        ProgrammeSettings.objects.update(oldest_transaction_days=1000)
         self.member = MemberFactory()
         self.delivered: dict[str, dict] = {}
         self.reversed: set[str] = set()
@@ -221,6 +226,7 @@ _field_values = {
         st.sampled_from(["100.00", "0.01", "0", "-1", "1.005", "abc", "1e3", "", None, True]),
         st.decimals(allow_nan=True, allow_infinity=True, places=3),
         st.integers(min_value=-5, max_value=10**17),
+        st.sampled_from(["100000000.00", "100000000.01", 100_000_000, 100_000_001]),
     ),
     "currency": st.sampled_from(["CNY", "USD", "cny", "", None]),
     "occurred_at": st.sampled_from(
@@ -229,6 +235,7 @@ _field_values = {
             "2026-11-01T02:00:00Z",
             "2026-11-01T10:00:00",
             "2099-01-01T00:00:00+00:00",
+            "1900-01-01T00:00:00+00:00",
             "yesterday",
             "",
             None,
@@ -263,12 +270,20 @@ _VALID_ITEM = {
 )
 def test_fast_validation_accepts_nothing_the_serializer_refuses(overrides, dropped):
     """The ingest fast path, where it accepts an item, yields exactly the serializer's data."""
-    from points.validation import TransactionItemSerializer, _fast_validate
+    from points.validation import CLOCK_SKEW, Limits, TransactionItemSerializer, _fast_validate
 
     item = {k: v for k, v in {**_VALID_ITEM, **overrides}.items() if k not in dropped}
     member_ids = {"KNOWN": 1}
-    fast = _fast_validate(item, member_ids, timezone.now() + dt.timedelta(minutes=5))
-    serializer = TransactionItemSerializer(data=item, context={"member_ids": member_ids})
+    now = timezone.now()
+    limits = Limits(
+        latest=now + CLOCK_SKEW,
+        earliest=now - dt.timedelta(days=400),
+        oldest_days=400,
+        largest_amount=Decimal("100000000.00"),
+    )
+    fast = _fast_validate(item, member_ids, limits)
+    context = {"member_ids": member_ids, "limits": limits}
+    serializer = TransactionItemSerializer(data=item, context=context)
     slow = dict(serializer.validated_data) if serializer.is_valid() else None
     if fast is not None:
         assert slow == fast
