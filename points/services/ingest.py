@@ -48,7 +48,9 @@ def consumer_enqueue(*, count: int = 1, coalesce: bool = False) -> None:
     see the rows. With ``coalesce``, the task starts after a short delay and no other is sent
     while it waits (a marker in the cache, cleared by the task as it starts, before it claims
     rows), so a stream of small ingests feeds one consumer batch instead of a task per request.
-    Losing the marker or the message costs latency only: the sweeper re-enqueues.
+    Losing the marker or the message costs latency only: the sweeper re-enqueues. So a broker
+    that cannot be reached is logged, never raised: the rows are committed, and the caller's
+    answer (202) must say so.
     """
     from points.tasks import transactions_process_task
 
@@ -60,8 +62,11 @@ def consumer_enqueue(*, count: int = 1, coalesce: bool = False) -> None:
             countdown = getattr(settings, "POINTS_CONSUMER_COALESCE_DELAY", 0.25)
         except CACHE_ERRORS:  # the cache is an optimisation; never lose an enqueue to it
             logger.warning("consumer coalescing unavailable", exc_info=True)
-    for _ in range(max(1, count)):
-        transactions_process_task.apply_async(countdown=countdown)
+    try:
+        for _ in range(max(1, count)):
+            transactions_process_task.apply_async(countdown=countdown)
+    except Exception:  # kombu and redis-py raise their own kinds; any of them costs latency only
+        logger.warning("consumer wake-up not sent; the sweeper will take the rows", exc_info=True)
 
 
 def consumer_scheduled_clear() -> None:

@@ -1,0 +1,60 @@
+"""Ingest while the broker cannot be reached: the rows are committed, so the answer is 202, and
+the sweeper credits them once a broker answers again."""
+
+import datetime as dt
+from contextlib import contextmanager
+
+import pytest
+
+from config.celery import app
+from points.models import Entry, Transaction
+from points.services.ingest import transactions_sweep
+from points.services.reconciliation import points_reconcile
+from tests.factories import MemberFactory
+from tests.points.factories import tx_item
+
+# Committed for real, so the wake-up is sent after the commit as in production.
+pytestmark = pytest.mark.django_db(transaction=True)
+URL = "/api/v1/ingest/transactions/"
+
+
+def _fresh_connections() -> None:
+    app.pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@contextmanager
+def broker_unreachable():
+    """Celery publishes to a port nothing listens on (connection refused), without retrying."""
+    keys = ("broker_url", "task_always_eager", "task_publish_retry")
+    saved = {key: app.conf[key] for key in keys}
+    app.conf.update(
+        broker_url="redis://127.0.0.1:9/0", task_always_eager=False, task_publish_retry=False
+    )
+    _fresh_connections()
+    try:
+        yield
+    finally:
+        app.conf.update(saved)
+        _fresh_connections()
+
+
+def test_ingest_answers_202_with_the_broker_down_and_the_sweeper_credits_later(
+    integration_api, card_rule
+):
+    member = MemberFactory()
+    items = [tx_item(member) for _ in range(5)]
+    with broker_unreachable():
+        response = integration_api.post(URL, {"transactions": items}, format="json")
+        assert response.status_code == 202, response.content
+        assert response.json()["accepted"] == 5
+        again = integration_api.post(URL, {"transactions": items}, format="json")
+        assert (again.status_code, again.json()["duplicates"]) == (202, 5)
+    assert Transaction.objects.filter(status="pending").count() == 5
+    assert not Entry.objects.exists()
+    # The broker is back (tasks run in-process in the tests): one sweep credits every row once.
+    transactions_sweep(older_than=dt.timedelta(0))
+    assert Transaction.objects.filter(status="processed").count() == 5
+    assert Entry.objects.filter(kind="earn").count() == 5
+    assert points_reconcile()[1] == []
