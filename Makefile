@@ -49,8 +49,8 @@ beat: install
 	$(BIN)/celery -A config beat --loglevel=INFO
 
 messages: install
-	$(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=tests --ignore=bench --no-obsolete
-	$(BIN)/python manage.py compilemessages --ignore=.venv
+	DEBUG=1 $(BIN)/python manage.py makemessages -l zh_Hans --ignore=.venv --ignore=tests --ignore=bench --no-obsolete
+	DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv
 
 ## Stop the embedded servers; clean also removes their data and the virtualenv.
 stop:

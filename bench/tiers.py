@@ -200,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["REDIS_URL"] = ""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.default")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DEBUG", "1")  # development settings: no Redis, the dev secret key
     import django
 
     django.setup()

@@ -10,7 +10,10 @@ class LoyaltyConfig(AppConfig):
     def ready(self) -> None:
         import loyalty.lookups
         import loyalty.schema  # noqa: F401 - registers the OpenAPI authentication scheme
+        from loyalty.checks import deploy_checks_register
         from loyalty.roles import roles_sync_after_migrate
+
+        deploy_checks_register()
 
         # Permissions are created after migrations run, so the roles are completed then too.
         post_migrate.connect(roles_sync_after_migrate, dispatch_uid="loyalty.roles_sync")

@@ -38,7 +38,8 @@ def _require(name: str) -> str:
     return value
 
 
-DEBUG = _env_bool("DEBUG", default=True)
+# Off unless the environment turns it on (`make run` and the test settings do).
+DEBUG = _env_bool("DEBUG", default=False)
 
 LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
 if DEBUG:
