@@ -207,6 +207,8 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery"
 POINTS_CONSUMER_BATCH_SIZE = int(os.environ.get("POINTS_CONSUMER_BATCH_SIZE", "1000"))
 POINTS_CONSUMER_MAX_BATCHES = int(os.environ.get("POINTS_CONSUMER_MAX_BATCHES", "20"))
 POINTS_SWEEP_AFTER_MINUTES = int(os.environ.get("POINTS_SWEEP_AFTER_MINUTES", "5"))
+# The sweep task (beat, every 30 s) wakes the consumer for rows pending longer than this.
+POINTS_SWEEP_AFTER_SECONDS = float(os.environ.get("POINTS_SWEEP_AFTER_SECONDS", "30"))
 
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["members.authentication.LoyaltyJWTAuthentication"],
@@ -224,7 +226,10 @@ REST_FRAMEWORK: dict[str, Any] = {
     # Sign-in attempts and token refreshes are counted apart: failed sign-ins from a client must
     # not lock its apps out of refreshing the tokens they hold.
     "DEFAULT_THROTTLE_RATES": {
-        "auth": os.environ.get("THROTTLE_AUTH_RATE", "30/minute"),
+        # Per client address: a gateway's address carries many users, so it is generous;
+        # per username: one account's guesses, from wherever they come.
+        "auth": os.environ.get("THROTTLE_AUTH_RATE", "300/minute"),
+        "auth_user": os.environ.get("THROTTLE_AUTH_USER_RATE", "10/minute"),
         "auth_refresh": os.environ.get("THROTTLE_REFRESH_RATE", "120/minute"),
     },
     "UNAUTHENTICATED_USER": None,

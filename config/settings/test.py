@@ -21,5 +21,9 @@ CELERY_TASK_ALWAYS_EAGER = _env_bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"auth": "1000/minute", "auth_refresh": "1000/minute"}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "auth": "1000/minute",
+    "auth_user": "1000/minute",
+    "auth_refresh": "1000/minute",
+}
 SECURE_SSL_REDIRECT = False

@@ -2,7 +2,10 @@
 
 Domain errors (:class:`loyalty.errors.LoyaltyError`), DRF's own exceptions and Django's
 ``Http404``, ``PermissionDenied`` and ``ValidationError`` all come out as
-``application/problem+json`` with a stable ``code`` and a translated ``detail``.
+``application/problem+json`` with a stable ``code`` and a translated ``detail``. A database that
+cannot be reached (or drops the connection mid-request) is 503 ``database_unavailable`` with
+``Retry-After``: the client may try again, and nothing was half-written (each write is one
+transaction).
 """
 
 import logging
@@ -12,6 +15,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils.encoding import force_str
@@ -47,6 +51,9 @@ _DRF_CODES: list[tuple[type[drf.APIException], str]] = [
     (drf.Throttled, "throttled"),
 ]
 
+
+# Seconds a client is asked to wait when the database is away.
+DATABASE_RETRY_AFTER = 5
 
 # Authentication failures whose own code tells the app what to do next.
 _KEPT_AUTH_CODES = {"member_inactive"}
@@ -155,6 +162,15 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]  # getattr above
         if getattr(exc, "wait", None) is not None:
             headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]  # getattr above
+    elif isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("database unavailable: %s", exc)
+        status = 503
+        body = problem(
+            status=503,
+            code="database_unavailable",
+            detail=_("The service is briefly unavailable. Please try again shortly."),
+        )
+        headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
     else:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
         status = 500

@@ -157,10 +157,17 @@ def _shared_errors(operation: dict[str, Any], view: type | None) -> dict[int, li
         codes[415] = ["unsupported_media_type"]
     if getattr(view, "throttle_classes", ()):
         codes[429] = ["throttled"]
+    codes[503] = ["database_unavailable"]  # any operation, while the database is away
     return codes
 
 
 _HEADERS = {
+    503: {
+        "Retry-After": {
+            "schema": {"type": "integer", "minimum": 0},
+            "description": "Seconds to wait before trying again.",
+        }
+    },
     401: {
         "WWW-Authenticate": {
             "schema": {"type": "string"},

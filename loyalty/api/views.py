@@ -2,11 +2,12 @@ from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
 from rest_framework.settings import api_settings
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+
+from loyalty.api.throttling import AddressRateThrottle, UsernameRateThrottle
 
 
 def _token_authentication() -> JWTAuthentication:
@@ -48,7 +49,7 @@ class TokenObtainApi(jwt_views.TokenObtainPairView):
 
     permission_classes = (AllowAny,)  # type: ignore[assignment]  # stubs pin TokenViewBase to ()
     authentication_classes = ()
-    throttle_classes = (ScopedRateThrottle,)
+    throttle_classes = (AddressRateThrottle, UsernameRateThrottle)
     throttle_scope = "auth"
 
 
@@ -58,7 +59,7 @@ class TokenRefreshApi(jwt_views.TokenRefreshView):
 
     permission_classes = (AllowAny,)  # type: ignore[assignment]  # stubs pin TokenViewBase to ()
     authentication_classes = ()
-    throttle_classes = (ScopedRateThrottle,)
+    throttle_classes = (AddressRateThrottle,)
     # Its own budget (THROTTLE_REFRESH_RATE): failed sign-ins must not block refreshes.
     throttle_scope = "auth_refresh"
     serializer_class = _RefreshSerializer

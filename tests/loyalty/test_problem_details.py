@@ -98,7 +98,7 @@ def test_validation_error_details_are_translated(integration_api):
 @override_settings(
     REST_FRAMEWORK={
         **__import__("django.conf").conf.settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"auth": "2/minute"},
+        "DEFAULT_THROTTLE_RATES": {"auth": "2/minute", "auth_user": "100/minute"},
     }
 )
 def test_too_many_sign_in_attempts_is_a_429_problem(api):

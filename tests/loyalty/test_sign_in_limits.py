@@ -1,0 +1,90 @@
+"""Sign-in limits per username as well as per address, a throttle that survives its cache going
+away, and a database outage answered as 503."""
+
+import pytest
+from django.db import connection
+from rest_framework.throttling import SimpleRateThrottle
+
+from loyalty import roles
+from loyalty.api import throttling
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+TOKEN = "/api/v1/auth/token/"
+PASSWORD = "a-long-pass-phrase-1"
+
+
+@pytest.fixture
+def rates(monkeypatch):
+    def set_rates(**scoped: str) -> None:
+        for scope, rate in scoped.items():
+            monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, scope, rate)
+
+    return set_rates
+
+
+def _user(username: str):
+    user = UserFactory(username=username, roles=[roles.OPERATIONS])
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+def test_wrong_passwords_lock_the_username_not_everyone_behind_the_address(api, rates):
+    rates(auth="100/minute", auth_user="3/minute")
+    _user("ops"), _user("other")
+    for _ in range(3):
+        wrong = api.post(TOKEN, {"username": "ops", "password": "wrong"}, format="json")
+        assert wrong.status_code == 401
+    locked = api.post(TOKEN, {"username": "OPS ", "password": PASSWORD}, format="json")
+    assert locked.status_code == 429
+    assert int(locked["Retry-After"]) > 0
+    # Another user from the same address signs in.
+    other = api.post(TOKEN, {"username": "other", "password": PASSWORD}, format="json")
+    assert other.status_code == 200, other.content
+
+
+def test_the_address_budget_still_holds_across_usernames(api, rates):
+    rates(auth="2/minute", auth_user="100/minute")
+    for name in ("a", "b"):
+        api.post(TOKEN, {"username": name, "password": "wrong"}, format="json")
+    assert api.post(TOKEN, {"username": "c", "password": "x"}, format="json").status_code == 429
+
+
+def test_sign_in_works_with_the_cache_down_and_counts_in_process(api, rates, settings):
+    rates(auth="100/minute", auth_user="2/minute")
+    throttling._LOCAL.clear()
+    _user("ops")
+    # A Redis cache on a port nothing listens on: every call is refused.
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",
+        }
+    }
+    signed_in = api.post(TOKEN, {"username": "ops", "password": PASSWORD}, format="json")
+    assert signed_in.status_code == 200, signed_in.content
+    assert (
+        api.post(TOKEN, {"username": "ops", "password": "wrong"}, format="json").status_code == 401
+    )
+    # The local count still limits: the third attempt for the username is refused.
+    third = api.post(TOKEN, {"username": "ops", "password": PASSWORD}, format="json")
+    assert third.status_code == 429
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_outage_answers_503_with_retry_after(admin_api):
+    # The connection is pointed at a port nothing listens on, as when the server is down.
+    connection.close()
+    saved = connection.settings_dict["PORT"]
+    connection.settings_dict["PORT"] = 9
+    try:
+        response = admin_api.get("/api/v1/members/")
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = saved
+    assert response.status_code == 503, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+    assert response.json()["code"] == "database_unavailable"
+    assert int(response["Retry-After"]) > 0
+    assert admin_api.get("/api/v1/members/").status_code == 200
