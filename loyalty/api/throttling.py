@@ -10,6 +10,7 @@
 
 import hashlib
 import logging
+from typing import Any
 
 from django.core.cache.backends.locmem import LocMemCache
 from redis.exceptions import RedisError
@@ -23,6 +24,8 @@ CACHE_ERRORS = (RedisError, OSError)
 
 class _FailOpenToLocal:
     """Counts in this process's memory while the shared cache is unreachable."""
+
+    cache: Any
 
     def allow_request(self, request, view) -> bool:
         try:

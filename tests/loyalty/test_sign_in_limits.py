@@ -1,6 +1,8 @@
 """Sign-in limits per username as well as per address, a throttle that survives its cache going
 away, and a database outage answered as 503."""
 
+from typing import Any
+
 import pytest
 from django.db import connection
 from rest_framework.throttling import SimpleRateThrottle
@@ -24,7 +26,7 @@ def rates(monkeypatch):
 
 
 def _user(username: str):
-    user = UserFactory(username=username, roles=[roles.OPERATIONS])
+    user: Any = UserFactory(username=username, roles=[roles.OPERATIONS])
     user.set_password(PASSWORD)
     user.save()
     return user
