@@ -3,12 +3,13 @@ services; the ledger is read-only; the inbox can be filtered and retried; adjust
 requested and decided through the services."""
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import LoyaltyError
 from points.models import Account, Adjustment, Campaign, EarningRule, Entry, Lot, Transaction
 from points.services.adjustments import adjustment_approve, adjustment_reject, adjustment_request
-from points.services.ingest import transactions_retry
+from points.services.ingest import consumer_enqueue, transactions_retry
 from points.services.rules import campaign_save, earning_rule_save
 
 
@@ -82,14 +83,32 @@ class TransactionAdmin(ReadOnlyAdmin):
     def has_retry_permission(self, request):
         return request.user.has_perm("points.change_transaction")
 
+    # Rows put back to pending per database transaction (and per query's id list).
+    retry_chunk_size = 1000
+
     @admin.action(description=_("Retry selected transactions"), permissions=["retry"])
     def retry(self, request, queryset):
-        count = transactions_retry(
-            ids=list(queryset.values_list("pk", flat=True)), actor=request.user
-        )
+        """Failed, skipped and parked rows go back to pending (audited, by the service), in
+        chunks, so "select all" over many thousands of rows works; selected rows that are
+        still pending, however young, wake the consumer too."""
+        count = 0
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True))
+        size = self.retry_chunk_size
+        for start in range(0, len(ids), size):
+            count += transactions_retry(ids=ids[start : start + size], actor=request.user)
+        pending = queryset.filter(status=Transaction.Status.PENDING).count()
+        if pending and not count:  # transactions_retry enqueues the consumer only for its rows
+            transaction.on_commit(consumer_enqueue)
         self.message_user(
             request, _("%(count)s transactions queued again.") % {"count": count}, messages.SUCCESS
         )
+        if pending:
+            self.message_user(
+                request,
+                _("%(count)s selected transactions were still pending; the consumer was woken.")
+                % {"count": pending},
+                messages.INFO,
+            )
 
 
 @admin.register(EarningRule)

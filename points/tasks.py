@@ -2,12 +2,19 @@
 
 ``points.ingest_transactions`` is the name upstream systems send to; the others run on the
 workers (``points.transactions_process``) or on the beat schedule (sweep, expiry, reconcile).
+
+A task that fails for a transient database reason (``OperationalError``, ``InterfaceError``:
+the connection lost, a deadlock, the server restarting) is retried with exponential backoff
+instead of being acknowledged and dropped; the consumer leaves its rows pending meanwhile.
 """
 
+import datetime as dt
 import logging
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from points.models import Transaction
 from points.services.consumer import transactions_process
@@ -22,8 +29,18 @@ from points.validation import transaction_items_validate
 
 logger = logging.getLogger(__name__)
 
+# Retried, not dropped: a new message after 1, 2, 4... seconds (at most a minute apart, with
+# jitter so the retries of many tasks spread out).
+_TRANSIENT_RETRY: dict[str, Any] = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 1,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 10,
+}
 
-@shared_task(name="points.ingest_transactions")
+
+@shared_task(name="points.ingest_transactions", **_TRANSIENT_RETRY)
 def transactions_ingest_task(transactions: list[dict[str, Any]]) -> dict[str, Any]:
     """Store transactions sent as a Celery message (the same items as the ingest API).
 
@@ -40,7 +57,7 @@ def transactions_ingest_task(transactions: list[dict[str, Any]]) -> dict[str, An
     return {**counts, "rejected": rejected}
 
 
-@shared_task(name="points.transactions_process")
+@shared_task(name="points.transactions_process", **_TRANSIENT_RETRY)
 def transactions_process_task(max_batches: int | None = None) -> int:
     """Consume pending inbox rows, a batch per database transaction (acknowledged late).
 
@@ -54,10 +71,18 @@ def transactions_process_task(max_batches: int | None = None) -> int:
     return processed
 
 
-@shared_task(name="points.transactions_sweep")
-def transactions_sweep_task() -> dict[str, int]:
-    """Re-enqueue the consumer for rows left pending too long (beat, every few minutes)."""
-    return transactions_sweep()
+def sweep_after_seconds() -> float:
+    return float(getattr(settings, "POINTS_SWEEP_AFTER_SECONDS", 30))
+
+
+@shared_task(name="points.transactions_sweep", **_TRANSIENT_RETRY)
+def transactions_sweep_task(older_than_seconds: float | None = None) -> dict[str, int]:
+    """Re-enqueue the consumer for rows pending longer than ``older_than_seconds`` (by default
+    ``POINTS_SWEEP_AFTER_SECONDS``; ``0`` takes every pending row, however young). Beat runs it
+    every 30 seconds, so a lost wake-up costs seconds."""
+    if older_than_seconds is None:
+        older_than_seconds = sweep_after_seconds()
+    return transactions_sweep(older_than=dt.timedelta(seconds=max(0.0, older_than_seconds)))
 
 
 @shared_task(name="points.expire_due")

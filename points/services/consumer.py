@@ -7,14 +7,31 @@ writes the entries and lots in bulk, updates balances and marks the rows done, t
 A worker that dies mid-batch rolls the whole batch back, leaving the rows pending for the next
 consumer; each row's entry also has a unique idempotency key (``tx:<source>:<external_id>``),
 so no row is ever credited twice.
+
+Failures are told apart by their cause (:func:`transient_error`):
+
+* A *transient* failure (the connection lost or terminated, a serialization failure, a
+  deadlock, a lock timeout, the server shutting down: nothing to do with the rows) rolls the
+  batch back, closes the broken connection and runs the batch again whole, with backoff, up to
+  ``POINTS_CONSUMER_TRANSIENT_ATTEMPTS`` times. If it keeps failing the error is raised and
+  every row stays ``pending``: the task is retried later (and the sweeper re-enqueues it). A
+  transient failure never marks a row ``failed``.
+* Any other failure of a batch is taken to be some row's own fault. The batch is split in
+  halves, each processed in its own transaction, down to the rows that fail alone: only such
+  a row is marked ``failed``, with the error as its reason (staff retry it from the admin once
+  the cause is fixed); every other row of the batch is credited.
 """
 
 import datetime as dt
 import logging
+import time
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
+from typing import TypeVar
 
-from django.db import transaction
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -346,30 +363,119 @@ class _Batch:
             self._finish(row, Status.FAILED, str(exc))
 
 
+# SQLSTATEs of failures that are the database's or the network's, not a row's: connection
+# exceptions (class 08), serialization failure, deadlock, statement completion unknown, lock not
+# available (lock_timeout, NOWAIT), too many connections, operator intervention (admin, crash
+# shutdown, cannot connect now) and the server's own resource errors.
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08"})
+_TRANSIENT_SQLSTATES = frozenset(
+    {"40001", "40P01", "40003", "55P03", "53300", "53200", "57P01", "57P02", "57P03", "58000"}
+)
+
+
+def transient_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure worth retrying as it is: the connection or the server, not
+    the data. Django raises ``django.db.OperationalError``/``InterfaceError`` with the psycopg
+    error as ``__cause__``; an ``OperationalError`` without an SQLSTATE is a connection that
+    went away before the server answered."""
+    import psycopg
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, InterfaceError | psycopg.InterfaceError):
+            return True
+        if isinstance(current, psycopg.OperationalError):
+            sqlstate = current.sqlstate
+            return (
+                sqlstate is None
+                or sqlstate in _TRANSIENT_SQLSTATES
+                or sqlstate[:2] in _TRANSIENT_SQLSTATE_CLASSES
+            )
+        if isinstance(current, OperationalError) and current.__cause__ is None:
+            return True
+        current = current.__cause__
+    return False
+
+
+def transient_attempts() -> int:
+    return max(1, int(getattr(settings, "POINTS_CONSUMER_TRANSIENT_ATTEMPTS", 4)))
+
+
+def _transient_backoff(attempt: int) -> float:
+    base = float(getattr(settings, "POINTS_CONSUMER_TRANSIENT_BACKOFF", 0.1))
+    return min(base * 2 ** (attempt - 1), 5.0)
+
+
+def _connection_reset() -> None:
+    """Drop the connection after a transient failure; the next query opens a new one."""
+    if connection.in_atomic_block:  # a caller's transaction: not ours to end
+        return
+    try:
+        connection.close()
+    except Exception:  # a connection that broke may fail to close too; it is dropped anyway
+        logger.debug("closing a broken connection failed", exc_info=True)
+        connection.connection = None
+
+
+_T = TypeVar("_T")
+
+
+def _retry_transient(work: Callable[[], _T], *, what: str) -> _T:
+    """``work()``, run again (on a new connection, after a pause) while it fails for a transient
+    reason; the last transient error is raised after ``transient_attempts()`` tries. Inside a
+    caller's transaction nothing is retried (its connection cannot be replaced)."""
+    attempts = transient_attempts()
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except Exception as exc:
+            if not transient_error(exc) or attempt == attempts or connection.in_atomic_block:
+                raise
+            logger.warning(
+                "%s: transient database failure (attempt %s of %s), retrying: %s",
+                what,
+                attempt,
+                attempts,
+                exc,
+            )
+            _connection_reset()
+            time.sleep(_transient_backoff(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def transactions_process_batch(*, limit: int | None = None) -> int:
     """Process one batch of pending inbox rows in one database transaction; the number of rows
     claimed (0 when none were pending or free to claim).
 
     Also processes parked refunds whose original is in the batch, so a refund that arrived
-    before its original is reversed in the same commit that credits the original.
+    before its original is reversed in the same commit that credits the original. A transient
+    failure runs the batch again whole, and is raised (rows left pending) if it persists; any
+    other failure is looked for row by row (the module docstring).
     """
     limit = limit or consumer_batch_size()
     claimed: list[int] = []
-    try:
+
+    def attempt() -> int:
+        claimed.clear()
         with transaction.atomic():
             rows = _claim_pending(limit)
             if not rows:
                 return 0
-            claimed = [row.id for row in rows]
+            claimed.extend(row.id for row in rows)
             _batch_run(rows)
-    except Exception:  # whatever broke the batch, each row gets its own chance below
-        if not claimed:
-            raise
-        # One bad row must not hold the inbox back (the same oldest rows would be claimed and
-        # fail again forever): go through this batch's rows one at a time instead.
-        logger.exception("points batch of %s rows failed; retrying them one by one", len(claimed))
-        for row_id in claimed:
-            _row_process_alone(row_id)
+        return len(claimed)
+
+    try:
+        return _retry_transient(attempt, what="points batch")
+    except Exception as exc:
+        if not claimed or transient_error(exc):
+            raise  # nothing claimed, or the database itself: every row is still pending
+        # Some row's own fault. It must not hold the inbox back (the same oldest rows would be
+        # claimed and fail again forever): find it by halves instead.
+        logger.exception("points batch of %s rows failed; looking for the row", len(claimed))
+        _rows_process_split(list(claimed))
     return len(claimed)
 
 
@@ -379,21 +485,43 @@ def _batch_run(rows: list[_Row]) -> None:
     _Batch(rows, parked).run()
 
 
-def _row_process_alone(row_id: int) -> None:
-    """Process one inbox row in its own transaction; if even that fails, mark it failed with
-    the reason (staff retry it from the admin once the cause is fixed)."""
+def _rows_process(row_ids: list[int]) -> None:
+    with transaction.atomic():
+        rows = _claim(Transaction.objects.filter(pk__any=row_ids, status=Status.PENDING))
+        if rows:
+            _batch_run(rows)
+
+
+def _rows_process_split(row_ids: list[int]) -> None:
+    """Process ``row_ids`` (in id order) in one transaction; if that fails for a row's reason,
+    each half on its own, down to single rows: a row that fails alone is marked failed. With
+    one bad row in ``n`` this takes about ``2 log2 n`` transactions instead of ``n``."""
     try:
-        with transaction.atomic():
-            rows = _claim(Transaction.objects.filter(pk=row_id, status=Status.PENDING))
-            if rows:
-                _batch_run(rows)
-    except Exception as exc:  # recorded on the row: nothing is lost, staff can retry it
-        logger.exception("points inbox row %s failed", row_id)
+        _retry_transient(lambda: _rows_process(row_ids), what="points rows")
+        return
+    except Exception as exc:
+        if transient_error(exc):
+            raise  # the rows not processed yet stay pending
+        if len(row_ids) == 1:
+            _row_fail(row_ids[0], exc)
+            return
+    middle = len(row_ids) // 2
+    _rows_process_split(row_ids[:middle])
+    _rows_process_split(row_ids[middle:])
+
+
+def _row_fail(row_id: int, exc: BaseException) -> None:
+    """Mark a row that failed alone ``failed``, the error as its reason: nothing is lost, staff
+    retry it from the admin once the cause is fixed."""
+    logger.error("points inbox row %s failed", row_id, exc_info=exc)
+    reason = f"{type(exc).__name__}: {exc}".strip()
+
+    def mark() -> None:
         Transaction.objects.filter(pk=row_id, status=Status.PENDING).update(
-            status=Status.FAILED,
-            status_reason=f"{type(exc).__name__}: {exc}"[:200],
-            processed_at=timezone.now(),
+            status=Status.FAILED, status_reason=reason[:200], processed_at=timezone.now()
         )
+
+    _retry_transient(mark, what="points row failure")
 
 
 def transactions_process(*, max_batches: int | None = None, limit: int | None = None) -> int:
