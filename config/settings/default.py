@@ -247,6 +247,9 @@ SIMPLE_JWT = {
     "REFRESH_TOKEN_LIFETIME": timedelta(hours=int(os.environ.get("JWT_REFRESH_HOURS", "24"))),
     "SIGNING_KEY": os.environ.get("JWT_SIGNING_KEY") or SECRET_KEY,
     "UPDATE_LAST_LOGIN": False,
+    # Staff and service tokens carry a hash of the password they were issued under: a password
+    # change refuses them at once (deactivation already does: inactive users are refused).
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 SPECTACULAR_SETTINGS = {

@@ -90,3 +90,23 @@ def test_a_database_outage_answers_503_with_retry_after(admin_api):
     assert response.json()["code"] == "database_unavailable"
     assert int(response["Retry-After"]) > 0
     assert admin_api.get("/api/v1/members/").status_code == 200
+
+
+def test_a_password_change_revokes_the_users_access_and_refresh_tokens(api):
+    user = _user("ops")
+    pair = api.post(TOKEN, {"username": "ops", "password": PASSWORD}, format="json").json()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
+    assert api.get("/api/v1/tiers/").status_code == 200
+    user.set_password("another-long-pass-phrase-2")
+    user.save()
+    refused = api.get("/api/v1/tiers/")
+    assert refused.status_code == 401
+    api.credentials()
+    refresh = api.post("/api/v1/auth/token/refresh/", {"refresh": pair["refresh"]}, format="json")
+    assert refresh.status_code == 401
+    # Signed in again with the new password, the user works.
+    new = api.post(
+        TOKEN, {"username": "ops", "password": "another-long-pass-phrase-2"}, format="json"
+    )
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {new.json()['access']}")
+    assert api.get("/api/v1/tiers/").status_code == 200
