@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
     "loyalty",
     "members",
     "points",
@@ -80,8 +81,21 @@ INSTALLED_APPS = [
     "insights",
 ]
 
-# Django's model permissions, read in one query per request instead of two.
-AUTHENTICATION_BACKENDS = ["loyalty.auth_backends.ModelPermissionsBackend"]
+# Sign-in attempts are counted first (django-axes: locked out per username and per client
+# address after AXES_FAILURE_LIMIT failures, for AXES_COOLOFF_MINUTES); then Django's model
+# permissions, read in one query per request instead of two.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "loyalty.auth_backends.ModelPermissionsBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# Proxies in front of the app: the client address is taken this many hops from the right of
+# X-Forwarded-For, so a client cannot pick its own address (throttles and lockouts alike).
+NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0" if DEBUG else "1"))
+AXES_IPWARE_PROXY_COUNT = NUM_PROXIES
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -93,6 +107,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -235,7 +250,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     "UNAUTHENTICATED_USER": None,
     # Proxies in front of the app: the client address for throttling is taken this many hops
     # from the right of X-Forwarded-For, so a client cannot pick its own address.
-    "NUM_PROXIES": int(os.environ.get("NUM_PROXIES", "0" if DEBUG else "1")),
+    "NUM_PROXIES": NUM_PROXIES,
 }
 if DEBUG:
     REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append(

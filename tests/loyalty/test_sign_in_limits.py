@@ -110,3 +110,15 @@ def test_a_password_change_revokes_the_users_access_and_refresh_tokens(api):
     )
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {new.json()['access']}")
     assert api.get("/api/v1/tiers/").status_code == 200
+
+
+def test_an_api_sign_in_locked_out_answers_a_problem_not_a_page(api, rates, settings):
+    rates(auth="100/minute", auth_user="100/minute")
+    settings.AXES_FAILURE_LIMIT = 3
+    _user("ops")
+    for _ in range(3):
+        api.post(TOKEN, {"username": "ops", "password": "wrong"}, format="json")
+    locked = api.post(TOKEN, {"username": "ops", "password": PASSWORD}, format="json")
+    assert locked.status_code in (401, 429), locked.content
+    assert locked["Content-Type"].startswith("application/problem+json")
+    assert "access" not in locked.json()
