@@ -57,6 +57,14 @@ class ProgrammeSettings(models.Model):
         validators=[MinValueValidator(Decimal("0.01"))],
         help_text=_("A single transaction over this amount is rejected on arrival."),
     )
+    closure_notice_days = models.PositiveSmallIntegerField(
+        _("closure notice (days)"),
+        default=30,
+        help_text=_(
+            "A closed member keeps their points this many days, during which staff can reopen "
+            "the membership; then the points are forfeited."
+        ),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -82,6 +90,7 @@ class AuditAction(models.TextChoices):
     MEMBER_FREEZE = "member.freeze", _("Member frozen")
     MEMBER_UNFREEZE = "member.unfreeze", _("Member unfrozen")
     MEMBER_CLOSE = "member.close", _("Member closed")
+    MEMBER_REOPEN = "member.reopen", _("Member reopened")
     TIER_CREATE = "tier.create", _("Tier created")
     TIER_UPDATE = "tier.update", _("Tier changed")
     TIER_EVALUATION_START = "tier_evaluation.start", _("Tier evaluation started")

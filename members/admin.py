@@ -25,7 +25,7 @@ from members.models import (
 from members.selectors import member_tier_standing
 from members.services.evaluation import tier_evaluation_resume, tier_evaluation_start
 from members.services.ladder import tier_save
-from members.services.members import member_close, member_freeze, member_unfreeze
+from members.services.members import member_close, member_freeze, member_reopen, member_unfreeze
 from members.services.overrides import (
     tier_override_approve,
     tier_override_reject,
@@ -78,7 +78,7 @@ class MemberAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     inlines = [AssetSnapshotInline, TierHistoryInline]
-    actions = ["freeze", "unfreeze", "close"]
+    actions = ["freeze", "unfreeze", "close", "reopen"]
     list_per_page = 50
 
     def has_delete_permission(self, request, obj=None) -> bool:
@@ -119,10 +119,18 @@ class MemberAdmin(admin.ModelAdmin):
         self._status_action(request, queryset, member_unfreeze, _("%(count)s members unfrozen."))
 
     @admin.action(
-        description=_("Close selected members (forfeits their points)"), permissions=["change"]
+        description=_("Close selected members (points forfeited after the notice period)"),
+        permissions=["change"],
     )
     def close(self, request, queryset):
         self._status_action(request, queryset, member_close, _("%(count)s members closed."))
+
+    @admin.action(
+        description=_("Reopen selected members (within the notice period)"),
+        permissions=["change"],
+    )
+    def reopen(self, request, queryset):
+        self._status_action(request, queryset, member_reopen, _("%(count)s members reopened."))
 
 
 @admin.register(AssetSnapshot)

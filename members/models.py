@@ -79,6 +79,10 @@ class Member(models.Model):
         _("status"), max_length=8, choices=Status.choices, default=Status.ACTIVE, db_index=True
     )
     status_changed_at = models.DateTimeField(_("status changed"), null=True, blank=True)
+    # When a closure became final (its notice period over, the points forfeited): no reopening.
+    closure_final_at = models.DateTimeField(
+        _("closure final"), null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

@@ -8,12 +8,15 @@ TIER_EVALUATION_TASK = "members.tier_evaluate"
 TIER_EVALUATION_SCHEDULE_NAME = "Monthly tier evaluation"
 TIER_OVERRIDES_EXPIRE_TASK = "members.tier_overrides_expire"
 TIER_OVERRIDES_EXPIRE_SCHEDULE_NAME = "Daily tier override expiry"
+CLOSURES_FINALISE_TASK = "members.closures_finalise"
+CLOSURES_FINALISE_SCHEDULE_NAME = "Daily closure finalisation"
 
 
 def tier_evaluation_schedule_ensure(*, apps: Any = None) -> Any:
     """Register (once) the monthly evaluation (02:00 on the 1st in the business time zone, as of
-    the end of the previous month) and the daily override expiry (00:10); returns the monthly
-    entry. An existing entry is left as staff configured it.
+    the end of the previous month), the daily override expiry (00:10) and the daily closure
+    finalisation (00:20); returns the monthly entry. An existing entry is left as staff
+    configured it.
 
     ``apps`` is a migration's app registry; without it the installed models are used.
     """
@@ -23,6 +26,12 @@ def tier_evaluation_schedule_ensure(*, apps: Any = None) -> Any:
         CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
         PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     entries = [
+        (
+            CLOSURES_FINALISE_SCHEDULE_NAME,
+            CLOSURES_FINALISE_TASK,
+            {"minute": "20", "hour": "0", "day_of_month": "*"},
+            "Makes final the closures whose notice period is over (their points are forfeited).",
+        ),
         (
             TIER_OVERRIDES_EXPIRE_SCHEDULE_NAME,
             TIER_OVERRIDES_EXPIRE_TASK,

@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from members.services.members import members_closures_finalise
 from members.services.messages import messages_deliver
 
 
@@ -48,3 +49,9 @@ def tier_overrides_expire_task() -> int:
     from members.services.overrides import tier_overrides_expire
 
     return tier_overrides_expire()
+
+
+@shared_task(name="members.closures_finalise")
+def closures_finalise_task() -> int:
+    """Daily: closures whose notice period is over become final (points forfeited)."""
+    return members_closures_finalise()

@@ -7,11 +7,11 @@ class PointsConfig(AppConfig):
     verbose_name = _("Points")
 
     def ready(self) -> None:
-        from members.signals import member_closed
+        from members.signals import member_closure_final
         from points.api.sections import points_sections_register
         from points.services.ledger import member_closed_receiver
 
-        # A closed membership forfeits its balance inside the closing transaction.
-        member_closed.connect(member_closed_receiver, dispatch_uid="points.forfeit_on_close")
+        # A closure that becomes final forfeits the balance inside that transaction.
+        member_closure_final.connect(member_closed_receiver, dispatch_uid="points.forfeit_on_close")
         # The balance on /me/ and the points summary on the staff member detail.
         points_sections_register()

@@ -92,6 +92,7 @@ AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
 # Proxies in front of the app: the client address is taken this many hops from the right of
 # X-Forwarded-For, so a client cannot pick its own address (throttles and lockouts alike).
 NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0" if DEBUG else "1"))

@@ -4,22 +4,31 @@ An update locks the member's row; every change records its audit row in the same
 so the change and its record commit or roll back together (a create that loses a race with a
 concurrent one becomes an update). A status change takes one path
 (:func:`member_freeze`, :func:`member_unfreeze`, :func:`member_close`) however it arrives, the
-CRM's :func:`member_upsert` included, so it has the same effects every time. A closed member never
-changes again; closing sends ``members.signals.member_closed`` inside the transaction, so points
-forfeits the balance in it.
+CRM's :func:`member_upsert` included, so it has the same effects every time.
+
+Closing keeps the points through a notice period (``ProgrammeSettings.closure_notice_days``) and
+tells the member; within it, :func:`member_reopen` makes the member active again with every point.
+After it, :func:`members_closures_finalise` makes each closure final: it sends
+``members.signals.member_closure_final`` inside the transaction, so points forfeits the balance in
+it, and the member never changes again. So no single caller can wipe a balance at once.
 """
 
+import datetime as dt
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from loyalty.models import AuditAction
+from loyalty.selectors import programme_settings_get
 from loyalty.services import audit_log_record
+from loyalty.timeutils import business_date
 from members.errors import MemberClosed
-from members.models import Member
-from members.signals import member_closed
+from members.models import Member, Message
+from members.services.messages import member_message_send
+from members.signals import member_closure_final
 
 MEMBER_FIELDS = (
     "name",
@@ -47,8 +56,9 @@ def _profile(member: Member) -> dict[str, Any]:
 def member_upsert(*, customer_no: str, actor: Any, **fields: Any) -> tuple[Member, bool]:
     """Create the member or update the given fields (the CRM may send only what changed).
 
-    A ``status`` in ``fields`` goes through :func:`member_freeze`, :func:`member_unfreeze` or
-    :func:`member_close`, so a status change has the same effects however it arrives.
+    A ``status`` in ``fields`` goes through :func:`member_freeze`, :func:`member_unfreeze`,
+    :func:`member_close` or :func:`member_reopen`, so a status change has the same effects
+    however it arrives.
     Returns ``(member, created)``.
     """
     status = fields.pop("status", None)
@@ -70,7 +80,10 @@ def member_upsert(*, customer_no: str, actor: Any, **fields: Any) -> tuple[Membe
             actor=actor, action=AuditAction.MEMBER_CREATE, target=member, after=_profile(member)
         )
     else:
-        if member.status == Member.Status.CLOSED and (
+        if member.status == Member.Status.CLOSED and status == Member.Status.ACTIVE:
+            # Reopened first (within the notice period, else refused), then updated.
+            member = member_reopen(member=member, actor=actor, reason="CRM update")
+        elif member.status == Member.Status.CLOSED and (
             fields or status not in (None, member.status)
         ):
             raise MemberClosed()
@@ -99,10 +112,10 @@ def member_upsert(*, customer_no: str, actor: Any, **fields: Any) -> tuple[Membe
 
 
 def _status_change(
-    *, member: Member, actor: Any, to: str, reason: str, action: AuditAction
+    *, member: Member, actor: Any, to: str, reason: str, action: AuditAction, reopen: bool = False
 ) -> Member:
     member = Member.objects.select_for_update().get(pk=member.pk)
-    if member.status == Member.Status.CLOSED:
+    if member.status == Member.Status.CLOSED and not (reopen and _reopenable(member)):
         raise MemberClosed()
     if member.status == to:
         return member
@@ -144,10 +157,22 @@ def member_unfreeze(*, member: Member, actor: Any, reason: str = "") -> Member:
     )
 
 
+def closure_notice() -> dt.timedelta:
+    return dt.timedelta(days=programme_settings_get().closure_notice_days)
+
+
+def _reopenable(member: Member) -> bool:
+    """Closed, not final, and within the notice period."""
+    if member.closure_final_at is not None or member.status_changed_at is None:
+        return False
+    return timezone.now() < member.status_changed_at + closure_notice()
+
+
 @transaction.atomic
 def member_close(*, member: Member, actor: Any, reason: str = "") -> Member:
-    """Close for good. Receivers of ``member_closed`` (points) forfeit what is left, in the same
-    transaction, so a closed member never keeps a balance."""
+    """Close: the member neither earns nor redeems, keeps their points through the notice period
+    and is told when they will be forfeited."""
+    before = member.status
     member = _status_change(
         member=member,
         actor=actor,
@@ -155,5 +180,67 @@ def member_close(*, member: Member, actor: Any, reason: str = "") -> Member:
         reason=reason,
         action=AuditAction.MEMBER_CLOSE,
     )
-    member_closed.send(sender=Member, member=member, actor=actor)
+    if before != Member.Status.CLOSED and member.status_changed_at is not None:
+        final_on = business_date(member.status_changed_at + closure_notice())
+        member_message_send(
+            member=member,
+            kind=Message.Kind.GENERAL,
+            title=_("Your membership is closed"),
+            body=_(
+                "Your membership was closed. Your points are kept until %(date)s; if the "
+                "membership is not reopened by then, they are forfeited. Please contact us if "
+                "you did not ask for this."
+            ),
+            dedupe_key=f"member-closed:{member.pk}:{member.status_changed_at.isoformat()}",
+            data={"date": final_on.isoformat()},
+        )
     return member
+
+
+@transaction.atomic
+def member_reopen(*, member: Member, actor: Any, reason: str = "") -> Member:
+    """Make a closed member active again, every point kept: only within the notice period and
+    before the closure is final (else 409 ``member_closed``)."""
+    return _status_change(
+        member=member,
+        actor=actor,
+        to=Member.Status.ACTIVE,
+        reason=reason,
+        action=AuditAction.MEMBER_REOPEN,
+        reopen=True,
+    )
+
+
+FINALISE_CHUNK = 500
+
+
+def members_closures_finalise(*, now: dt.datetime | None = None) -> int:
+    """Make final every closure whose notice period is over: one transaction per member (the
+    row locked, the closure re-checked, ``member_closure_final`` sent so points forfeits the
+    balance). Members are read in chunks of ids, never all at once. Returns how many."""
+    cutoff = (now or timezone.now()) - closure_notice()
+    due = Member.objects.filter(
+        status=Member.Status.CLOSED, closure_final_at__isnull=True, status_changed_at__lte=cutoff
+    )
+    done, last_id = 0, 0
+    while True:
+        ids = list(
+            due.filter(pk__gt=last_id).order_by("pk").values_list("pk", flat=True)[:FINALISE_CHUNK]
+        )
+        if not ids:
+            return done
+        for member_id in ids:
+            done += _closure_finalise(member_id=member_id, cutoff=cutoff)
+        last_id = ids[-1]
+
+
+@transaction.atomic
+def _closure_finalise(*, member_id: int, cutoff: dt.datetime) -> int:
+    member = Member.objects.select_for_update().get(pk=member_id)
+    closed = member.status == Member.Status.CLOSED and member.closure_final_at is None
+    if not closed or member.status_changed_at is None or member.status_changed_at > cutoff:
+        return 0  # reopened, or finalised by another run, since it was listed
+    member.closure_final_at = timezone.now()
+    member.save(update_fields=["closure_final_at", "updated_at"])
+    member_closure_final.send(sender=Member, member=member, actor=None)
+    return 1

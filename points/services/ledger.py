@@ -557,9 +557,10 @@ def points_debit(
 
 
 def points_forfeit(*, member: Member, actor: Any = None) -> Entry | None:
-    """Forfeit a closing member's whole positive balance (one ``forfeit`` entry, once).
+    """Forfeit a closed member's whole positive balance (one ``forfeit`` entry, once).
 
-    Runs inside the closing transaction (``members.signals.member_closed``).
+    Runs inside the transaction that makes the closure final, once its notice period is over
+    (``members.signals.member_closure_final``).
     """
     with transaction.atomic():
         accounts = accounts_lock(member_ids=[member.pk])

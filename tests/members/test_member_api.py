@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from loyalty.models import AuditLog
 from members.models import Member
@@ -70,7 +71,9 @@ def test_a_bad_customer_number_in_the_path_is_a_400(integration_api):
     assert response.json()["errors"][0]["field"] == "customer_no"
 
 
-def test_status_changes_through_put_are_audited_and_closing_is_final(integration_api):
+def test_status_changes_through_put_are_audited_and_closing_is_final_after_the_notice(
+    integration_api,
+):
     integration_api.put("/api/v1/members/CRM004/", {"name": "x"}, format="json")
     assert (
         integration_api.put("/api/v1/members/CRM004/", {"status": "frozen"}, format="json").json()[
@@ -84,6 +87,8 @@ def test_status_changes_through_put_are_audited_and_closing_is_final(integration
         ]
         == "closed"
     )
+    # Past the notice period (30 days) the closure is final: no reopening, no change.
+    Member.objects.update(status_changed_at=timezone.now() - dt.timedelta(days=30, seconds=1))
     reopened = integration_api.put("/api/v1/members/CRM004/", {"status": "active"}, format="json")
     assert reopened.status_code == 409
     assert reopened.json()["code"] == "member_closed"

@@ -5,11 +5,10 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from loyalty.services import programme_settings_update
 from members.errors import MemberInactive
-from members.services.members import member_close, member_freeze
+from members.services.members import member_freeze
 from points.errors import InsufficientPoints
 from points.models import Account, Entry, Lot
 from points.services.ledger import lot_expiry_date, points_credit, points_debit
-from points.services.reconciliation import points_reconcile
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -99,17 +98,6 @@ def test_frozen_member_cannot_redeem_or_earn():
         points_debit(member=member, points=1, idempotency_key="r")
     with pytest.raises(MemberInactive):
         points_credit(member=member, points=1, idempotency_key="c2")
-
-
-def test_closing_a_member_forfeits_the_balance_once():
-    member = MemberFactory()
-    points_credit(member=member, points=70, idempotency_key="c")
-    member_close(member=member, actor=None, reason="customer left")
-    forfeit = Entry.objects.get(member=member, kind="forfeit")
-    assert forfeit.points == -70
-    assert forfeit.balance_after == 0
-    assert _balance(member) == 0
-    assert points_reconcile()[1] == []
 
 
 @pytest.mark.parametrize(
