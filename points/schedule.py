@@ -3,6 +3,7 @@ in the admin. Registering leaves rows that already exist (and staff edits) alone
 
 PERIODIC_TASKS = (
     # name, task, crontab (minute, hour), description
+    # Registered every five minutes by migration 0003; 0006 moves it to every 30 seconds.
     ("points: sweep the transaction inbox", "points.transactions_sweep", ("*/5", "*")),
     ("points: expire due points and warn", "points.expire_due", ("30", "0")),
     ("points: reconcile accounts", "points.reconcile", ("0", "2")),

@@ -13,7 +13,6 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from points.models import Transaction
@@ -71,17 +70,13 @@ def transactions_process_task(max_batches: int | None = None) -> int:
     return processed
 
 
-def sweep_after_seconds() -> float:
-    return float(getattr(settings, "POINTS_SWEEP_AFTER_SECONDS", 30))
-
-
 @shared_task(name="points.transactions_sweep", **_TRANSIENT_RETRY)
 def transactions_sweep_task(older_than_seconds: float | None = None) -> dict[str, int]:
     """Re-enqueue the consumer for rows pending longer than ``older_than_seconds`` (by default
     ``POINTS_SWEEP_AFTER_SECONDS``; ``0`` takes every pending row, however young). Beat runs it
     every 30 seconds, so a lost wake-up costs seconds."""
     if older_than_seconds is None:
-        older_than_seconds = sweep_after_seconds()
+        return transactions_sweep()
     return transactions_sweep(older_than=dt.timedelta(seconds=max(0.0, older_than_seconds)))
 
 

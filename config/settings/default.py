@@ -222,7 +222,6 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery"
 # Points consumer: inbox rows per database transaction, batches per task, sweeper delay.
 POINTS_CONSUMER_BATCH_SIZE = int(os.environ.get("POINTS_CONSUMER_BATCH_SIZE", "1000"))
 POINTS_CONSUMER_MAX_BATCHES = int(os.environ.get("POINTS_CONSUMER_MAX_BATCHES", "20"))
-POINTS_SWEEP_AFTER_MINUTES = int(os.environ.get("POINTS_SWEEP_AFTER_MINUTES", "5"))
 # The sweep task (beat, every 30 s) wakes the consumer for rows pending longer than this.
 POINTS_SWEEP_AFTER_SECONDS = float(os.environ.get("POINTS_SWEEP_AFTER_SECONDS", "30"))
 

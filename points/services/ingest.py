@@ -136,7 +136,9 @@ def transactions_store(*, transactions: list[dict[str, Any]], via: str) -> dict[
     transaction, and enqueue the consumer after it commits.
 
     Guarantees: a ``(source, external_id)`` already stored (or repeated within the call) is
-    counted as a duplicate and changes nothing. Returns ``{"accepted", "duplicates"}``.
+    counted as a duplicate and changes nothing; a delivery of nothing new whose rows are still
+    pending wakes a consumer, so resending is always a way to get them credited. Returns
+    ``{"accepted", "duplicates"}``.
     """
     if not transactions:
         return {"accepted": 0, "duplicates": 0}
@@ -151,7 +153,20 @@ def transactions_store(*, transactions: list[dict[str, Any]], via: str) -> dict[
             # Small deliveries share a queued consumer; a full batch gets a consumer of its own.
             coalesce = accepted < consumer_batch_size()
             transaction.on_commit(lambda: consumer_enqueue(coalesce=coalesce))
+        elif _any_pending(transactions):
+            # A resend of rows still waiting (its first wake-up lost): wake a consumer now, not
+            # coalesced, since the lost wake-up's marker may still stand.
+            transaction.on_commit(consumer_enqueue)
     return {"accepted": accepted, "duplicates": len(transactions) - accepted}
+
+
+def _any_pending(transactions: list[dict[str, Any]]) -> bool:
+    keys = {(item.get("source", "core"), item["external_id"]) for item in transactions}
+    external_ids = sorted({external_id for _, external_id in keys})
+    pending = Transaction.objects.filter(
+        status=Transaction.Status.PENDING, external_id__any=external_ids
+    ).values_list("source", "external_id")
+    return any(key in keys for key in pending)
 
 
 def transactions_sweep(*, older_than: dt.timedelta | None = None) -> dict[str, int]:
@@ -162,7 +177,7 @@ def transactions_sweep(*, older_than: dt.timedelta | None = None) -> dict[str, i
     Safe to run any time and concurrently: the consumer claims rows with ``SKIP LOCKED``.
     """
     if older_than is None:
-        older_than = dt.timedelta(minutes=getattr(settings, "POINTS_SWEEP_AFTER_MINUTES", 5))
+        older_than = sweep_after()
     done = [Transaction.Status.PROCESSED, Transaction.Status.SKIPPED, Transaction.Status.FAILED]
     original_done = Transaction.objects.filter(
         source=OuterRef("source"), external_id=OuterRef("reverses"), status__in=done
@@ -213,6 +228,12 @@ def transactions_retry(*, ids: list[int], actor: Any) -> int:
         if count:
             transaction.on_commit(consumer_enqueue)
     return count
+
+
+def sweep_after() -> dt.timedelta:
+    """How long a pending row waits before the sweeper wakes a consumer for it
+    (``POINTS_SWEEP_AFTER_SECONDS``, 30 by default; beat sweeps as often)."""
+    return dt.timedelta(seconds=float(getattr(settings, "POINTS_SWEEP_AFTER_SECONDS", 30)))
 
 
 def consumer_batch_size() -> int:
