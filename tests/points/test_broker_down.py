@@ -59,3 +59,19 @@ def test_ingest_answers_202_with_the_broker_down_and_the_sweeper_credits_later(
     assert Transaction.objects.filter(status="processed").count() == 5
     assert Entry.objects.filter(kind="earn").count() == 5
     assert points_reconcile()[1] == []
+
+
+def test_resending_a_batch_whose_rows_are_still_pending_wakes_a_consumer(
+    integration_api, card_rule
+):
+    member = MemberFactory()
+    items = [tx_item(member) for _ in range(3)]
+    with broker_unreachable():  # the first wake-up is lost
+        integration_api.post(URL, {"transactions": items}, format="json")
+    assert Transaction.objects.filter(status="pending").count() == 3
+    # The broker answers again (tasks run in-process here): the resend stores nothing new but
+    # wakes a consumer, which credits the waiting rows.
+    again = integration_api.post(URL, {"transactions": items}, format="json")
+    assert again.json() == {"accepted": 0, "duplicates": 3, "rejected": []}
+    assert Transaction.objects.filter(status="processed").count() == 3
+    assert Entry.objects.filter(kind="earn").count() == 3
