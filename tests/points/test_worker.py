@@ -87,3 +87,41 @@ def test_worker_killed_mid_batch_and_restarted_credits_everything_once(celery_wo
     assert sum(Entry.objects.values_list("points", flat=True)) == expected
     assert points_reconcile()[1] == []
     call_command("reconcile_points")
+
+
+def test_worker_killed_right_after_the_202_is_covered_within_one_sweep_interval(
+    celery_worker_process, integration_api, settings
+):
+    """The wake-up's message is lost with the worker: beat's sweep, not Redis's visibility
+    timeout, gets the rows credited, within the sweep age and interval (seconds)."""
+    import redis
+
+    from config.celery import app
+    from points.tasks import transactions_sweep_task
+
+    EarningRuleFactory(code="card")
+    items = _items(1000, 40)
+    worker = celery_worker_process()
+    worker.kill()  # gone before it can take the wake-up the 202 sends
+    answer = integration_api.post(
+        "/api/v1/ingest/transactions/", {"transactions": items}, format="json"
+    )
+    assert answer.status_code == 202
+    assert answer.json()["accepted"] == 1000
+    assert _pending() == 1000
+    # The wake-up is lost with the worker (as a broker without persistence loses it on restart).
+    broker = redis.Redis.from_url(app.conf.broker_url)
+    assert broker.llen(celery_worker_process.queue) >= 1
+    broker.delete(celery_worker_process.queue)
+    restarted = celery_worker_process()
+    settings.POINTS_SWEEP_AFTER_SECONDS = 2  # production default 30, beat every 30 s as well
+    started = time.monotonic()
+    # Beat, every second here: each sweep takes only rows pending longer than the age.
+    while _pending() and time.monotonic() - started < 30:
+        transactions_sweep_task.apply()
+        time.sleep(1)
+    waited = time.monotonic() - started
+    assert _pending() == 0, restarted.log_tail(60)
+    assert waited < 2 + 1 + 10  # the age, one beat interval, and the consumer's own time
+    assert Entry.objects.filter(kind="earn").values("transaction_id").distinct().count() == 1000
+    assert points_reconcile()[1] == []
