@@ -25,31 +25,12 @@ import statistics
 import sys
 import threading
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 from bench import peak_memory
+from bench.tiers import _recreate, _scratch_url
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/loyalty"
 CONSUMER_NAME = "bench-consumer"
-
-
-def _scratch(url: str) -> tuple[str, str, str]:
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/") + "_bench_faults"
-    return (
-        urlunsplit(parts._replace(path=f"/{name}")),
-        urlunsplit(parts._replace(path="/postgres")),
-        name,
-    )
-
-
-def _recreate(maintenance_url: str, name: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(maintenance_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def _terminate_after(url: str, delay: float, killed: list[int]) -> threading.Thread:
@@ -80,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
 
-    scratch_url, maintenance_url, name = _scratch(os.environ.get("DATABASE_URL", DEFAULT_URL))
+    scratch_url, maintenance_url, name = _scratch_url(
+        os.environ.get("DATABASE_URL", DEFAULT_URL), suffix="_bench_faults"
+    )
     _recreate(maintenance_url, name)
     os.environ["DATABASE_URL"] = scratch_url
     os.environ["REDIS_URL"] = ""

@@ -29,9 +29,10 @@ from bench import peak_memory
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/loyalty"
 
 
-def _scratch_url(url: str) -> tuple[str, str, str]:
+def _scratch_url(url: str, *, suffix: str = "_bench") -> tuple[str, str, str]:
+    """The scratch database's URL, the maintenance database's URL and the scratch name."""
     parts = urlsplit(url)
-    name = parts.path.lstrip("/") + "_bench"
+    name = parts.path.lstrip("/") + suffix
     scratch = urlunsplit(parts._replace(path=f"/{name}"))
     maintenance = urlunsplit(parts._replace(path="/postgres"))
     return scratch, maintenance, name

@@ -23,8 +23,8 @@ def money_filter(field_name: str, lookup_expr: str, label) -> django_filters.Num
     )
     schema = {
         "type": "number",
-        "minimum": float(-MONEY_BOUND),
-        "maximum": float(MONEY_BOUND),
+        "minimum": -int(MONEY_BOUND),
+        "maximum": int(MONEY_BOUND),
         "description": label,
     }
     return extend_schema_field(schema)(number)
