@@ -1,7 +1,8 @@
 from django.contrib import admin
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.models import AuditLog, ProgrammeSettings
+from loyalty.models import AuditLog, ProgrammeSettings, StaffNotice
 from loyalty.services import programme_settings_update
 
 
@@ -52,3 +53,16 @@ class AuditLogAdmin(ReadOnlyAdmin):
     list_filter = ["action", "target_type"]
     search_fields = ["actor_label", "target_id", "reason"]
     date_hierarchy = "occurred_at"
+
+
+@admin.register(StaffNotice)
+class StaffNoticeAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "role", "title", "read_at"]
+    list_filter = ["kind", "role", ("read_at", admin.EmptyFieldListFilter)]
+    search_fields = ["title", "body"]
+    actions = ["mark_read"]
+
+    @admin.action(description=_("Mark as read"), permissions=["view"])
+    def mark_read(self, request, queryset):
+        updated = queryset.filter(read_at__isnull=True).update(read_at=timezone.now())
+        self.message_user(request, _("%(count)s notices marked as read.") % {"count": updated})

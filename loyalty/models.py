@@ -108,6 +108,13 @@ class AuditAction(models.TextChoices):
     CAMPAIGN_CREATE = "campaign.create", _("Campaign created")
     CAMPAIGN_UPDATE = "campaign.update", _("Campaign changed")
     PROGRAMME_SETTINGS_UPDATE = "programme_settings.update", _("Programme settings changed")
+    REWARD_CREATE = "reward.create", _("Reward created")
+    REWARD_UPDATE = "reward.update", _("Reward changed")
+    REWARD_STOCK_CHANGE = "reward.stock_change", _("Reward stock changed")
+    REWARD_CODES_ADD = "reward.codes_add", _("Coupon codes added")
+    REDEMPTION_FULFIL = "redemption.fulfil", _("Redemption fulfilled")
+    REDEMPTION_CANCEL = "redemption.cancel", _("Redemption cancelled")
+    REDEMPTION_CASH_PAID = "redemption.cash_paid", _("Redemption co-payment paid")
 
 
 class AuditLog(models.Model):
@@ -163,3 +170,29 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.caller} {self.key}"
+
+
+class StaffNotice(models.Model):
+    """Something staff must act on (a coupon pool running low), shown in the admin; written
+    once per ``dedupe_key``."""
+
+    class Kind(models.TextChoices):
+        CODES_LOW = "codes_low", _("Coupon codes running low")
+        GENERAL = "general", _("General")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("body"), blank=True)
+    role = models.CharField(_("for role"), max_length=32)
+    dedupe_key = models.CharField(_("dedupe key"), max_length=200, unique=True)
+    data = models.JSONField(_("data"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("staff notice")
+        verbose_name_plural = _("staff notices")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title

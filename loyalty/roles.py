@@ -33,6 +33,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "insights.view_*",
         "points.view_earningrule",
         "points.*campaign*",
+        "loyalty.view_staffnotice",
     ),
     OPERATIONS: (
         "members.view_*",
@@ -41,6 +42,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "members.add_tieroverride",
         "rewards.view_*",
         "rewards.fulfil_redemption",
+        "rewards.cancel_redemption",
         "events.view_*",
     ),
     APPROVER: (
@@ -57,6 +59,8 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "members.add_assetsnapshot",
         "members.issue_member_token",
         "points.add_transaction",
+        "rewards.view_redemption",
+        "rewards.record_cash_payment",
     ),
 }
 

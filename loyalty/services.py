@@ -1,10 +1,10 @@
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import models, transaction
 from django.forms.models import model_to_dict
 
-from loyalty.models import AuditAction, AuditLog, ProgrammeSettings
+from loyalty.models import AuditAction, AuditLog, ProgrammeSettings, StaffNotice
 from loyalty.selectors import programme_settings_get
 
 
@@ -15,6 +15,23 @@ def actor_label_for(actor: Any) -> str:
     if label:
         return str(label)
     return str(getattr(actor, "get_username", lambda: "unknown")())
+
+
+def audited_values(obj: models.Model) -> dict[str, Any]:
+    """The fields staff edit on ``obj``, as an audit row records them."""
+    return {
+        field.name: field.value_from_object(obj)
+        for field in obj._meta.concrete_fields
+        if field.editable and not field.primary_key
+    }
+
+
+def audited_changes(
+    before: dict[str, Any], after: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``before`` and ``after`` narrowed to the names whose values differ."""
+    changed = [name for name, value in after.items() if before.get(name) != value]
+    return {name: before.get(name) for name in changed}, {name: after[name] for name in changed}
 
 
 def audit_log_record(
@@ -41,6 +58,26 @@ def audit_log_record(
         after=after,
         reason=reason,
     )
+
+
+def staff_notice_send(
+    *, kind: str, role: str, title: Any, body: Any, dedupe_key: str, data: dict | None = None
+) -> StaffNotice | None:
+    """Tell staff of ``role`` something they must act on, once per ``dedupe_key`` (``None`` when
+    it was already said). Title and body are rendered in the programme's default language with
+    ``data`` filled in when given as lazy translations."""
+    data = data or {}
+    notice, created = StaffNotice.objects.get_or_create(
+        dedupe_key=dedupe_key,
+        defaults={
+            "kind": kind,
+            "role": role,
+            "title": (str(title) % data)[:200],
+            "body": str(body) % data,
+            "data": data,
+        },
+    )
+    return notice if created else None
 
 
 @transaction.atomic

@@ -10,6 +10,12 @@ from django.utils import translation
 
 def translated(obj: models.Model, prefix: str) -> str:
     """The ``<prefix>_<language>`` field for the active language, English when it is empty."""
-    language = (translation.get_language() or "en").lower().replace("-", "_")
-    value = getattr(obj, f"{prefix}_{language}", "") if language.startswith("zh") else ""
-    return value or getattr(obj, f"{prefix}_en")
+    return translated_text(
+        en=getattr(obj, f"{prefix}_en"), zh_hans=getattr(obj, f"{prefix}_zh_hans", "")
+    )
+
+
+def translated_text(*, en: str, zh_hans: str) -> str:
+    """``zh_hans`` when the active language is Chinese and it is not empty, else ``en``."""
+    language = (translation.get_language() or "en").lower()
+    return (zh_hans if language.startswith("zh") else "") or en

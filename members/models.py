@@ -1,8 +1,10 @@
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -394,6 +396,20 @@ class Tier(models.Model):
     @property
     def audit_id(self) -> str:
         return self.code
+
+
+def tier_codes_check(codes: Any, *, field: str) -> None:
+    """Raise a ``ValidationError`` on ``field`` unless ``codes`` is a list of existing tier
+    codes: a misspelt code in a target list would silently match nobody."""
+    if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
+        raise ValidationError({field: _("A list of tier codes.")})
+    unknown = sorted(
+        set(codes) - set(Tier.objects.filter(code__in=codes).values_list("code", flat=True))
+    )
+    if unknown:
+        raise ValidationError(
+            {field: _("No such tier: %(codes)s.") % {"codes": ", ".join(unknown)}}
+        )
 
 
 class TierBenefit(models.Model):

@@ -3,9 +3,9 @@
 An entry stores its description once, as it was written (in the language the writer ran in;
 the admin shows that text). The API renders it again, in the active language, from what the
 entry records: the earning rule and the campaign that applied (by their names in that
-language), the refunded transaction, the expiry date. Writers and readers call the same
-functions, so the two texts can differ only in their language. Staff-written text (an
-adjustment's reason, a bonus's description) is shown as written.
+language), the refunded transaction, the expiry date, the reward redeemed or refunded. Writers
+and readers call the same functions, so the two texts can differ only in their language.
+Staff-written text (an adjustment's reason, a bonus's description) is shown as written.
 """
 
 import datetime as dt
@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from loyalty.translation import translated_text
 from points.models import Campaign, Entry
 
 
@@ -36,6 +37,15 @@ def forfeit_text() -> str:
     return _("Points forfeited: membership closed")
 
 
+def redemption_text(*, kind: str, names: Mapping[str, str]) -> str:
+    """A redemption's debit or its refund, naming the reward (``names``: its name per
+    language, ``en`` and ``zh_hans``) in the active language."""
+    name = translated_text(en=names.get("en", ""), zh_hans=names.get("zh_hans", ""))
+    if kind == Entry.Kind.REFUND:
+        return _("Refunded: %(reward)s") % {"reward": name}
+    return _("Redeemed: %(reward)s") % {"reward": name}
+
+
 def entry_description(entry: Entry, *, campaigns: Mapping[str, Campaign]) -> str:
     """``entry``'s description in the active language: its earning rule (load it with the
     entry) and the campaign its record names, looked up in ``campaigns`` by code."""
@@ -54,4 +64,6 @@ def entry_description(entry: Entry, *, campaigns: Mapping[str, Campaign]) -> str
         return expiry_text(expires_on=recorded["expires_on"])
     if entry.kind == Entry.Kind.FORFEIT:
         return forfeit_text()
+    if entry.kind in (Entry.Kind.REDEEM, Entry.Kind.REFUND) and recorded.get("reward"):
+        return redemption_text(kind=entry.kind, names=recorded["reward"])
     return entry.description

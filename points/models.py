@@ -8,7 +8,6 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
@@ -18,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty.money import DEFAULT_CURRENCY, MoneyField
 from loyalty.translation import translated
-from members.models import Member, Tier
+from members.models import Member, tier_codes_check
 
 mcc_validator = RegexValidator(
     r"^[0-9]{4}$", _("A merchant category code is 4 digits."), code="invalid_mcc"
@@ -236,6 +235,49 @@ class Lot(models.Model):
         return f"{self.member_id} {self.remaining}/{self.points} until {self.expires_on}"
 
 
+class Consumption(models.Model):
+    """How many points one debit took from one lot: the rows of a debit sum to what it drew
+    from lots, so a refund can put exactly those points back into exactly those lots.
+    Append-only, like the entries."""
+
+    id = models.BigAutoField(primary_key=True)
+    # Read by debit entry (a refund) and by lot (the admin); no member index needed.
+    entry = models.ForeignKey(
+        Entry,
+        on_delete=models.PROTECT,
+        related_name="consumptions",
+        verbose_name=_("debit entry"),
+        db_constraint=False,
+    )
+    lot = models.ForeignKey(
+        Lot,
+        on_delete=models.PROTECT,
+        related_name="consumptions",
+        verbose_name=_("lot"),
+        db_constraint=False,
+    )
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("member"),
+        db_index=False,
+        db_constraint=False,
+    )
+    points = models.BigIntegerField(_("points"))
+
+    class Meta:
+        verbose_name = _("lot consumption")
+        verbose_name_plural = _("lot consumptions")
+        constraints = [
+            models.UniqueConstraint(fields=["entry", "lot"], name="points_consumption_once"),
+            models.CheckConstraint(condition=Q(points__gt=0), name="points_consumption_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"entry {self.entry_id} took {self.points} from lot {self.lot_id}"
+
+
 class Transaction(models.Model):
     """The inbox: a banking transaction as received, stored once per ``(source, external_id)``
     before any point is credited; the consumer sets its outcome."""
@@ -441,16 +483,7 @@ class Campaign(models.Model):
     def clean(self) -> None:
         """Target tiers name tiers that exist: a misspelt code would make the campaign apply to
         nobody, silently."""
-        codes = self.target_tiers
-        if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
-            raise ValidationError({"target_tiers": _("A list of tier codes.")})
-        unknown = sorted(
-            set(codes) - set(Tier.objects.filter(code__in=codes).values_list("code", flat=True))
-        )
-        if unknown:
-            raise ValidationError(
-                {"target_tiers": _("No such tier: %(codes)s.") % {"codes": ", ".join(unknown)}}
-            )
+        tier_codes_check(self.target_tiers, field="target_tiers")
 
 
 class Adjustment(models.Model):

@@ -6,10 +6,13 @@ never wait on each other in a cycle). The batch keeps, per account,
 
 * ``balance == sum(entries)`` (each entry records the ``balance_after``), and
 * ``sum(lot.remaining) == max(balance, 0)``: credits repay a debt first, debits consume lots
-  in expiry order (FIFO), and only a ``reverse`` may take the balance below zero.
+  in expiry order (FIFO), and only a ``reverse`` may take the balance below zero;
+* every debit records what it took from each lot (a :class:`~points.models.Consumption` row
+  per lot, summing to the debit's points, less any debt a ``reverse`` left), so
+  :func:`points_refund` puts exactly those points back into exactly those lots.
 
 :func:`points_credit` and :func:`points_debit` are the public, single-entry API other apps use
-(rewards redemptions and refunds, event attendance points).
+(rewards redemptions, event attendance points); :func:`points_refund` undoes a debit.
 """
 
 import datetime as dt
@@ -29,9 +32,17 @@ from loyalty.services import audit_log_record
 from loyalty.timeutils import add_months, business_date, month_end
 from members.errors import MemberInactive
 from members.models import Member
-from points.descriptions import forfeit_text
+from points.descriptions import expiry_text, forfeit_text
 from points.errors import InsufficientPoints
-from points.models import CREDIT_KINDS, DEBIT_KINDS, EITHER_WAY_KINDS, Account, Entry, Lot
+from points.models import (
+    CREDIT_KINDS,
+    DEBIT_KINDS,
+    EITHER_WAY_KINDS,
+    Account,
+    Consumption,
+    Entry,
+    Lot,
+)
 from points.services.sql import rows_create, rows_fetch, rows_update
 
 logger = logging.getLogger(__name__)
@@ -148,6 +159,22 @@ class EntryState:
         return entry
 
 
+class ConsumptionState:
+    """What a debit took from one lot, until :meth:`LedgerBatch.flush` writes it (the entry's
+    and a new lot's ids exist only then)."""
+
+    __slots__ = ("entry", "entry_id", "id", "lot", "lot_id", "member_id", "points")
+
+    def __init__(self, *, entry: "EntryState", lot: "Lot | LotState", points: int) -> None:
+        self.id: int | None = None
+        self.entry = entry
+        self.lot = lot
+        self.member_id = entry.member_id
+        self.points = points
+        self.entry_id: int | None = None
+        self.lot_id: int | None = None
+
+
 def _lot_order(lot: Lot | LotState) -> tuple:
     return (lot.expires_on is None, lot.expires_on or dt.date.max, lot.earned_on, lot.pk or 0)
 
@@ -226,6 +253,7 @@ class LedgerBatch:
         self._new_lots: list[tuple[EntryState, LotState]] = []
         self._open_lots: dict[int, list[Lot | LotState]] = {}
         self._dirty_lots: dict[int | None, Lot | LotState] = {}
+        self._consumptions: list[ConsumptionState] = []
         self._touched: set[int] = set()
         self._keys: set[str] = set()
         self._days: dict[dt.datetime, dt.date] = {}
@@ -358,12 +386,12 @@ class LedgerBatch:
         available = max(account.balance, 0)
         if points > available and kind != Entry.Kind.REVERSE:
             raise InsufficientPoints()
-        self._consume(member_id=member_id, points=min(points, available))
+        taken = self._consume(member_id=member_id, points=min(points, available))
         if kind == Entry.Kind.REDEEM:
             account.lifetime_redeemed += points
         elif kind == Entry.Kind.REVERSE:
             account.lifetime_earned = max(0, account.lifetime_earned - points)
-        return self._entry(
+        entry = self._entry(
             member_id=member_id,
             kind=kind,
             points=-points,
@@ -371,13 +399,20 @@ class LedgerBatch:
             occurred_at=occurred_at or self.now,
             **fields,
         )
+        self._consumptions.extend(
+            ConsumptionState(entry=entry, lot=lot, points=take) for lot, take in taken
+        )
+        return entry
 
-    def _consume(self, *, member_id: int, points: int) -> None:
+    def _consume(self, *, member_id: int, points: int) -> list[tuple[Lot | LotState, int]]:
+        """Take ``points`` from the member's open lots, earliest expiry first; what was taken
+        from which lot."""
         if points == 0:
-            return
+            return []
         self.lots_load(member_ids=[member_id])
         lots = self._open_lots[member_id]
         left = points
+        taken: list[tuple[Lot | LotState, int]] = []
         for lot in lots:
             if left == 0:
                 break
@@ -386,11 +421,13 @@ class LedgerBatch:
                 continue
             lot.remaining -= take
             left -= take
+            taken.append((lot, take))
             if lot.pk:
                 self._dirty_lots[lot.pk] = lot
         self._open_lots[member_id] = [lot for lot in lots if lot.remaining > 0]
         if left:
             raise LedgerInconsistent(f"lots of member {member_id} are short by {left} points")
+        return taken
 
     def expire_lot(
         self, *, lot: Lot | LotState, idempotency_key: str, description: str
@@ -405,7 +442,7 @@ class LedgerBatch:
         cached.remaining = 0
         self._dirty_lots[cached.pk] = cached
         self._open_lots[lot.member_id].remove(cached)
-        return self._entry(
+        entry = self._entry(
             member_id=lot.member_id,
             kind=Entry.Kind.EXPIRE,
             points=-points,
@@ -415,6 +452,75 @@ class LedgerBatch:
             reference=f"lot:{cached.pk}",
             rules={"expires_on": cached.expires_on.isoformat() if cached.expires_on else None},
         )
+        self._consumptions.append(ConsumptionState(entry=entry, lot=cached, points=points))
+        return entry
+
+    def refund(
+        self,
+        *,
+        debit: Entry,
+        idempotency_key: str,
+        today: dt.date,
+        description: Any = "",
+        reference: str = "",
+        rules: dict[str, Any] | None = None,
+    ) -> EntryState:
+        """Give back a debit's points into the very lots it drew from (locked by the caller's
+        account lock), each keeping its expiry date: one ``refund`` entry of what the debit
+        took. Points put back into a lot whose last day is before ``today`` expire again at
+        once (an ``expire`` entry per such lot). A debt the member ran up since is repaid
+        first, from the restored points that expire soonest."""
+        member_id = debit.member_id
+        drawn = list(Consumption.objects.filter(entry=debit).order_by("id"))
+        points = sum(row.points for row in drawn)
+        if points <= 0:
+            raise ValueError(f"entry {debit.pk} drew nothing from lots")
+        account = self._account(member_id)
+        debt = max(0, -account.balance)
+        entry = self._entry(
+            member_id=member_id,
+            kind=Entry.Kind.REFUND,
+            points=points,
+            idempotency_key=idempotency_key,
+            occurred_at=self.now,
+            description=str(description)[:200],
+            reference=reference or f"entry:{debit.public_id}",
+            rules={**(rules or {}), "refunds": str(debit.public_id)},
+        )
+        account.lifetime_redeemed = max(0, account.lifetime_redeemed - points)
+        self.lots_load(member_ids=[member_id])
+        lots = {
+            lot.pk: lot
+            for lot in Lot.objects.select_for_update()
+            .filter(pk__in=[row.lot_id for row in drawn])
+            .order_by("id")
+        }
+        for lot_id in lots:
+            # An open lot is cached by lots_load: restore through the cached object.
+            cached = next((item for item in self._open_lots[member_id] if item.pk == lot_id), None)
+            if cached is not None:
+                lots[lot_id] = cached  # type: ignore[assignment]
+        restored = sorted(lots.values(), key=_lot_order)
+        given = {row.lot_id: row.points for row in drawn}
+        for lot in restored:
+            back = given[lot.pk]
+            repay = min(debt, back)
+            debt -= repay
+            back -= repay
+            if back == 0:
+                continue
+            if lot.remaining == 0:
+                self._open_lots[member_id].append(lot)
+                self._open_lots[member_id].sort(key=_lot_order)
+            lot.remaining += back
+            self._dirty_lots[lot.pk] = lot
+            if lot.expires_on is not None and lot.expires_on < today:
+                self.expire_lot(
+                    lot=lot,
+                    idempotency_key=f"{idempotency_key}:expire:lot:{lot.pk}",
+                    description=expiry_text(expires_on=lot.expires_on),
+                )
+        return entry
 
     def flush(self) -> list[EntryState]:
         """Write what the batch did: entries, new lots, consumed lots and balances."""
@@ -426,6 +532,11 @@ class LedgerBatch:
             new_lots.append(lot)
         if new_lots:
             rows_create(new_lots, model=Lot)
+        if self._consumptions:
+            for consumption in self._consumptions:
+                consumption.entry_id = consumption.entry.pk
+                consumption.lot_id = consumption.lot.pk
+            rows_create(self._consumptions, model=Consumption)
         if self._dirty_lots:
             rows_update(list(self._dirty_lots.values()), ["remaining"], model=Lot)
         if self._touched:
@@ -436,6 +547,7 @@ class LedgerBatch:
             )
         written = self.entries
         self.entries, self._new_lots, self._dirty_lots, self._touched = [], [], {}, set()
+        self._consumptions = []
         return written
 
 
@@ -533,6 +645,7 @@ def points_debit(
     idempotency_key: str,
     reference: str = "",
     description: str = "",
+    rules: dict[str, Any] | None = None,
 ) -> Entry:
     """Debit ``points`` (> 0) from ``member`` once per ``idempotency_key``, consuming lots in
     expiry order. Never takes the balance below zero: raises :class:`InsufficientPoints`
@@ -553,7 +666,46 @@ def points_debit(
         debit=True,
         reference=reference,
         description=str(description)[:200],
+        rules=rules or {},
     )
+
+
+def points_refund(
+    *,
+    debit: Entry,
+    idempotency_key: str,
+    description: Any = "",
+    reference: str = "",
+    rules: dict[str, Any] | None = None,
+) -> Entry:
+    """Give a ``redeem`` debit's points back once per ``idempotency_key`` (a repeated call
+    returns the first refund), into the lots it drew from with their original expiry dates;
+    what has expired in between expires again at once. Call it inside the transaction that
+    cancels what the points paid for."""
+    if debit.kind != Entry.Kind.REDEEM:
+        raise ValueError(f"only a redemption's debit is refunded, not {debit.kind}")
+    member = debit.member
+    with transaction.atomic():
+        accounts = accounts_lock(member_ids=[debit.member_id])
+        existing = _existing_entry(
+            idempotency_key=idempotency_key,
+            member=member,
+            kind=Entry.Kind.REFUND,
+            points=-debit.points,
+        )
+        if existing is not None:
+            return existing
+        batch = LedgerBatch(accounts=accounts)
+        state = batch.refund(
+            debit=debit,
+            idempotency_key=idempotency_key,
+            today=business_date(batch.now),
+            description=description,
+            reference=reference,
+            rules=rules,
+        )
+        batch.flush()
+        return state.to_model()
 
 
 def points_forfeit(*, member: Member, actor: Any = None) -> Entry | None:

@@ -1,10 +1,11 @@
-"""Reconciliation: proves, set-based in SQL, that every account agrees with its ledger."""
+"""Reconciliation: proves, set-based in SQL, that every account agrees with its ledger, and
+that every debit's lot consumptions add up to it."""
 
 from dataclasses import dataclass
 
 from django.db import connection
 
-from points.models import Account, Entry, Lot
+from points.models import Account, Consumption, Entry, Lot
 
 
 @dataclass(frozen=True)
@@ -14,11 +15,44 @@ class Discrepancy:
     entries_sum: int
     lots_remaining: int
     last_balance_after: int | None
+    has_account: bool = True
+
+    @property
+    def failed(self) -> list[str]:
+        """The checks this account fails, by name."""
+        checks = []
+        if self.balance != self.entries_sum:
+            checks.append("balance != sum of entries")
+        if self.lots_remaining != max(self.balance, 0):
+            checks.append("lots remaining != balance")
+        if self.last_balance_after is not None and self.last_balance_after != self.balance:
+            checks.append("last balance_after != balance")
+        if not self.has_account:
+            checks.append("entries without account")
+        return checks
 
     def describe(self) -> str:
         return (
             f"member {self.member_id}: balance {self.balance}, sum of entries {self.entries_sum}, "
-            f"lots remaining {self.lots_remaining}, last balance_after {self.last_balance_after}"
+            f"lots remaining {self.lots_remaining}, last balance_after {self.last_balance_after} "
+            f"({'; '.join(self.failed)})"
+        )
+
+
+@dataclass(frozen=True)
+class DebitDiscrepancy:
+    """A debit whose consumption rows do not add up to what it took from lots."""
+
+    member_id: int
+    entry_id: int
+    kind: str
+    points: int
+    consumed: int
+
+    def describe(self) -> str:
+        return (
+            f"member {self.member_id}: {self.kind} entry {self.entry_id} of {self.points} points "
+            f"drew {self.consumed} from lots (consumptions != debit)"
         )
 
 
@@ -41,16 +75,18 @@ def points_reconcile(*, limit: int = 20) -> tuple[int, list[Discrepancy]]:
                    COALESCE(a.balance, 0) AS balance,
                    COALESCE(s.total, 0) AS total,
                    COALESCE(l.remaining, 0) AS remaining,
-                   e.balance_after AS last_after
+                   e.balance_after AS last_after,
+                   a.member_id IS NOT NULL AS has_account
             FROM {account} a
             FULL OUTER JOIN sums s ON s.member_id = a.member_id
             LEFT JOIN lots l ON l.member_id = COALESCE(a.member_id, s.member_id)
             LEFT JOIN {entry} e ON e.id = s.last_id
         )
         SELECT member_id, balance, total, remaining, last_after,
-               (SELECT COUNT(*) FROM {account}) AS checked
+               (SELECT COUNT(*) FROM {account}) AS checked, has_account
         FROM joined
-        WHERE balance <> total
+        WHERE NOT has_account
+           OR balance <> total
            OR remaining <> CASE WHEN balance > 0 THEN balance ELSE 0 END
            OR (last_after IS NOT NULL AND last_after <> balance)
         ORDER BY member_id
@@ -67,6 +103,49 @@ def points_reconcile(*, limit: int = 20) -> tuple[int, list[Discrepancy]]:
             entries_sum=int(row[2]),
             lots_remaining=int(row[3]),
             last_balance_after=None if row[4] is None else int(row[4]),
+            has_account=row[6],
+        )
+        for row in rows
+    ]
+
+
+def consumptions_reconcile(*, limit: int = 20) -> tuple[int, list[DebitDiscrepancy]]:
+    """``(debits checked, first discrepancies)``. A debit's consumption rows must sum to its
+    points; only a ``reverse`` may draw less (what the balance lacked became debt), never more.
+    Consumption rows must belong to a debit of the same member."""
+    entry, consumption = (
+        connection.ops.quote_name(model._meta.db_table) for model in (Entry, Consumption)
+    )
+    sql = f"""
+        WITH drawn AS (
+            SELECT entry_id, SUM(points) AS consumed, MIN(member_id) AS member_low,
+                   MAX(member_id) AS member_high
+            FROM {consumption} GROUP BY entry_id
+        ), debits AS (
+            SELECT COALESCE(e.member_id, d.member_low) AS member_id,
+                   COALESCE(e.id, d.entry_id) AS entry_id, COALESCE(e.kind, '?') AS kind,
+                   COALESCE(-e.points, 0) AS points, COALESCE(d.consumed, 0) AS consumed,
+                   e.id IS NULL OR d.member_low <> e.member_id
+                       OR d.member_high <> e.member_id AS foreign_rows
+            FROM (SELECT id, member_id, kind, points FROM {entry} WHERE points < 0) e
+            FULL OUTER JOIN drawn d ON d.entry_id = e.id
+        )
+        SELECT member_id, entry_id, kind, points, consumed,
+               (SELECT COUNT(*) FROM {entry} WHERE points < 0) AS checked
+        FROM debits
+        WHERE foreign_rows
+           OR consumed > points
+           OR (consumed < points AND kind <> 'reverse')
+        ORDER BY member_id, entry_id
+        LIMIT %s
+    """  # noqa: S608 - table names are ours
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [limit])
+        rows = cursor.fetchall()
+    checked = rows[0][5] if rows else Entry.objects.filter(points__lt=0).count()
+    return checked, [
+        DebitDiscrepancy(
+            member_id=row[0], entry_id=row[1], kind=row[2], points=int(row[3]), consumed=int(row[4])
         )
         for row in rows
     ]

@@ -12,28 +12,11 @@ reads them is :mod:`points.services.earning`.
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import models, transaction
+from django.db import transaction
 
 from loyalty.models import AuditAction
-from loyalty.services import audit_log_record
+from loyalty.services import audit_log_record, audited_changes, audited_values
 from points.models import Campaign, EarningRule
-
-
-def _values(obj: models.Model) -> dict[str, Any]:
-    """The fields staff edit, as the audit row records them."""
-    return {
-        field.name: field.value_from_object(obj)
-        for field in obj._meta.concrete_fields
-        if field.editable and not field.primary_key
-    }
-
-
-def _changes(
-    before: dict[str, Any], after: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``before`` and ``after`` narrowed to the names whose values differ."""
-    changed = [name for name, value in after.items() if before.get(name) != value]
-    return {name: before.get(name) for name in changed}, {name: after[name] for name in changed}
 
 
 @transaction.atomic
@@ -47,11 +30,14 @@ def earning_rule_save(*, rule: EarningRule, actor: Any) -> EarningRule:
     if rule.pk is None:
         rule.save()
         audit_log_record(
-            actor=actor, action=AuditAction.EARNING_RULE_CREATE, target=rule, after=_values(rule)
+            actor=actor,
+            action=AuditAction.EARNING_RULE_CREATE,
+            target=rule,
+            after=audited_values(rule),
         )
         return rule
     stored = EarningRule.objects.select_for_update().get(pk=rule.pk)
-    before, after = _changes(_values(stored), _values(rule))
+    before, after = audited_changes(audited_values(stored), audited_values(rule))
     if after:
         rule.save(update_fields=[*after, "updated_at"])
         audit_log_record(
@@ -87,15 +73,15 @@ def campaign_save(
             actor=actor,
             action=AuditAction.CAMPAIGN_CREATE,
             target=campaign,
-            after={**_values(campaign), "rules": _rule_codes(rules or [])},
+            after={**audited_values(campaign), "rules": _rule_codes(rules or [])},
         )
         return campaign
     stored = Campaign.objects.select_for_update().get(pk=campaign.pk)
     stored_rules = list(stored.rules.all())
-    before, after = _changes(
-        {**_values(stored), "rules": _rule_codes(stored_rules)},
+    before, after = audited_changes(
+        {**audited_values(stored), "rules": _rule_codes(stored_rules)},
         {
-            **_values(campaign),
+            **audited_values(campaign),
             "rules": _rule_codes(stored_rules if rules is None else rules),
         },
     )

@@ -1,25 +1,29 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from points.services.reconciliation import points_reconcile
+from points.services.reconciliation import consumptions_reconcile, points_reconcile
 
 
 class Command(BaseCommand):
     help = (
         "Check that every points account's balance equals the sum of its entries and agrees with "
-        "its lots. Prints the first discrepancies and exits non-zero if there is any."
+        "its lots, and that every debit's lot consumptions add up to it. Prints the first "
+        "discrepancies and exits non-zero if there is any."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--limit", type=int, default=20, help="Discrepancies to print.")
 
     def handle(self, *args, limit: int, **options):
-        checked, discrepancies = points_reconcile(limit=limit)
-        if discrepancies:
-            for discrepancy in discrepancies:
-                self.stderr.write(discrepancy.describe())
+        checked, accounts = points_reconcile(limit=limit)
+        debits, consumptions = consumptions_reconcile(limit=limit)
+        for discrepancy in [*accounts, *consumptions]:
+            self.stderr.write(discrepancy.describe())
+        if accounts or consumptions:
             raise CommandError(
-                f"accounts disagree with their ledger: {len(discrepancies)} shown, "
-                f"{checked} checked",
+                f"the ledger disagrees with itself: {len(accounts)} accounts of {checked} and "
+                f"{len(consumptions)} debits of {debits} shown",
                 returncode=1,
             )
-        self.stdout.write(self.style.SUCCESS(f"{checked} accounts checked: all consistent."))
+        self.stdout.write(
+            self.style.SUCCESS(f"{debits} debits and {checked} accounts checked: all consistent.")
+        )

@@ -1,0 +1,211 @@
+"""Reading the catalogue and redemptions.
+
+:func:`rewards_for_member` is the one statement of who may redeem what: the catalogue shows its
+``eligible`` and ``ineligible_reason`` per reward, and a redemption asks the same query about
+its reward under the member's account lock before it debits anything. Stock and budget are
+checked again by the conditional updates that take them (``rewards.services.redemptions``),
+which is what makes them hold under concurrency; the query tells the member why in advance.
+"""
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateTimeField,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.timeutils import business_tz
+from members.models import Member
+from members.selectors import member_tier_get
+from points.models import Account
+from rewards.errors import RedemptionNotFound, RewardNotFound
+from rewards.models import (
+    CODE_CATEGORIES,
+    BudgetMonth,
+    CouponCode,
+    LimitPeriod,
+    Redemption,
+    Reward,
+)
+
+# Why a member may not redeem a reward now, in the order they are checked; the code is stable
+# (the API's ``ineligible_reason``), the text is for people.
+INELIGIBLE_REASONS: dict[str, Any] = {
+    "member_inactive": _("Your membership is frozen or closed."),
+    "not_started": _("This reward is not available yet."),
+    "ended": _("This reward is no longer available."),
+    "tier": _("This reward is for other membership tiers."),
+    "out_of_stock": _("This reward is out of stock."),
+    "budget_exhausted": _("This reward has used its points budget for the month."),
+    "limit_reached": _("You have reached the limit for this reward in the current period."),
+    "insufficient_points": _("You do not have enough points for this reward."),
+}
+_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+def period_starts(moment: dt.datetime) -> dict[str, dt.datetime]:
+    """When the current day, month and year began in the business time zone (a lifetime has
+    no start)."""
+    local = moment.astimezone(business_tz())
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return {
+        LimitPeriod.DAY: day,
+        LimitPeriod.MONTH: day.replace(day=1),
+        LimitPeriod.YEAR: day.replace(month=1, day=1),
+        LimitPeriod.LIFETIME: _EPOCH,
+    }
+
+
+def month_of(moment: dt.datetime) -> dt.date:
+    """The first day of the business month ``moment`` falls in (a budget's month)."""
+    return moment.astimezone(business_tz()).date().replace(day=1)
+
+
+def reward_list() -> QuerySet[Reward]:
+    """Every reward, for staff."""
+    return Reward.objects.all()
+
+
+def reward_get(*, reward_id: Any) -> Reward:
+    reward = Reward.objects.filter(pk=reward_id).first()
+    if reward is None:
+        raise RewardNotFound()
+    return reward
+
+
+def rewards_for_member(
+    *, member: Member, quantity: int = 1, now: dt.datetime | None = None
+) -> QuerySet[Reward]:
+    """The active rewards, each annotated for ``member`` redeeming ``quantity``:
+    ``stock_left`` (null: unlimited; for coupons also bounded by unused codes),
+    ``used_in_period`` and ``ineligible_reason`` (null when they may redeem it, else a key of
+    :data:`INELIGIBLE_REASONS`)."""
+    now = now or timezone.now()
+    starts = period_starts(now)
+    tier = member_tier_get(member=member)
+    balance = Account.objects.filter(member=member).values_list("balance", flat=True).first() or 0
+    today = now.astimezone(business_tz()).date()
+    free_codes = (
+        CouponCode.objects.filter(reward=OuterRef("pk"), redemption__isnull=True)
+        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=today))
+        .order_by()
+        .values("reward")
+        .annotate(count=Count("id"))
+        .values("count")
+    )
+    used = (
+        Redemption.objects.filter(
+            member=member, reward=OuterRef("pk"), created_at__gte=OuterRef("period_start")
+        )
+        .exclude(status=Redemption.Status.CANCELLED)
+        .order_by()
+        .values("reward")
+        .annotate(total=Sum("quantity"))
+        .values("total")
+    )
+    spent = BudgetMonth.objects.filter(reward=OuterRef("pk"), month=month_of(now)).values(
+        "points_spent"
+    )[:1]
+    price = F("points_price") * quantity
+    tier_ok = Q(eligible_tiers=[])
+    if tier is not None:
+        tier_ok |= Q(eligible_tiers__contains=[tier.code])
+    rewards = (
+        Reward.objects.filter(active=True)
+        .annotate(
+            period_start=Case(
+                *(When(limit_period=period, then=Value(start)) for period, start in starts.items()),
+                output_field=DateTimeField(),
+            ),
+            codes_left=Case(
+                When(
+                    category__in=CODE_CATEGORIES,
+                    then=Coalesce(Subquery(free_codes, output_field=IntegerField()), 0),
+                ),
+                default=None,
+                output_field=IntegerField(),
+            ),
+        )
+        .annotate(
+            stock_left=Case(
+                When(codes_left__isnull=True, then=F("stock")),
+                When(stock__isnull=True, then=F("codes_left")),
+                When(stock__lt=F("codes_left"), then=F("stock")),
+                default=F("codes_left"),
+                output_field=IntegerField(),
+            ),
+            used_in_period=Coalesce(Subquery(used, output_field=IntegerField()), 0),
+            budget_spent=Coalesce(Subquery(spent, output_field=IntegerField()), 0),
+        )
+        .annotate(price_total=price)
+    )
+    whens = [
+        When(valid_from__gt=now, then=Value("not_started")),
+        When(valid_to__lte=now, then=Value("ended")),
+        When(~tier_ok, then=Value("tier")),
+        When(stock_left__lt=quantity, then=Value("out_of_stock")),
+        When(
+            Q(monthly_points_budget__isnull=False)
+            & Q(monthly_points_budget__lt=F("budget_spent") + F("price_total")),
+            then=Value("budget_exhausted"),
+        ),
+        When(
+            Q(limit_per_member__isnull=False)
+            & Q(limit_per_member__lt=F("used_in_period") + quantity),
+            then=Value("limit_reached"),
+        ),
+        When(price_total__gt=balance, then=Value("insufficient_points")),
+    ]
+    if member.status != Member.Status.ACTIVE:
+        whens.insert(0, When(pk__isnull=False, then=Value("member_inactive")))
+    return rewards.annotate(ineligible_reason=Case(*whens, default=None, output_field=CharField()))
+
+
+def reward_for_member(*, member: Member, reward_id: Any, quantity: int = 1) -> Reward:
+    reward = rewards_for_member(member=member, quantity=quantity).filter(pk=reward_id).first()
+    if reward is None:
+        raise RewardNotFound()
+    return reward
+
+
+def redemption_list() -> QuerySet[Redemption]:
+    """Every redemption, for staff, with its member and reward."""
+    return Redemption.objects.select_related("member", "reward")
+
+
+def member_redemptions(*, member: Member) -> QuerySet[Redemption]:
+    return Redemption.objects.filter(member=member).select_related("reward")
+
+
+def redemption_get(*, redemption_id: Any, member: Member | None = None) -> Redemption:
+    """A redemption by id; with ``member``, only one of theirs (another's is not found)."""
+    redemptions = redemption_list()
+    if member is not None:
+        redemptions = redemptions.filter(member=member)
+    redemption = redemptions.filter(pk=redemption_id).first()
+    if redemption is None:
+        raise RedemptionNotFound()
+    return redemption
+
+
+def redemption_codes(*, redemption: Redemption) -> list[str]:
+    return list(
+        CouponCode.objects.filter(redemption=redemption)
+        .order_by("id")
+        .values_list("code", flat=True)
+    )

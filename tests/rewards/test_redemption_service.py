@@ -1,0 +1,112 @@
+"""The redemption service on PostgreSQL: one transaction that debits, takes stock and codes, or
+writes nothing; cancellation refunds into the same lots once."""
+
+import datetime as dt
+
+import pytest
+from django.core.management import call_command
+
+from points.models import Account, Consumption, Entry, Lot
+from points.errors import InsufficientPoints
+from points.services.reconciliation import consumptions_reconcile, points_reconcile
+from rewards.errors import LimitExceeded, NotEligible, OutOfStock
+from rewards.models import CouponCode, Redemption, Reward
+from rewards.services.codes import codes_add
+from rewards.services.redemptions import redemption_cancel, redemption_create
+from tests.factories import MemberFactory
+from tests.rewards.conftest import fund
+from tests.rewards.factories import RewardFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _balance(member) -> int:
+    return Account.objects.get(member=member).balance
+
+
+def _consistent() -> None:
+    assert points_reconcile()[1] == []
+    assert consumptions_reconcile()[1] == []
+
+
+def test_a_redemption_debits_takes_stock_and_records_the_lots_it_drew(rich_member):
+    reward = RewardFactory(points_price=300, stock=5)
+    redemption = redemption_create(member=rich_member, reward_id=reward.pk, quantity=2)
+    assert redemption.status == "pending"
+    assert redemption.points_spent == 600
+    assert _balance(rich_member) == 400
+    reward.refresh_from_db()
+    assert reward.stock == 3
+    debit = redemption.debit
+    assert debit.kind == Entry.Kind.REDEEM and debit.points == -600
+    assert sum(Consumption.objects.filter(entry=debit).values_list("points", flat=True)) == 600
+    _consistent()
+
+
+def test_cancel_puts_points_back_into_the_same_lots_and_is_done_once(rich_member):
+    fund(rich_member, 500)
+    lots_before = dict(Lot.objects.filter(member=rich_member).values_list("id", "remaining"))
+    reward = RewardFactory(points_price=1200, stock=1)
+    redemption = redemption_create(member=rich_member, reward_id=reward.pk)
+    assert _balance(rich_member) == 300
+    once = redemption_cancel(redemption=redemption)
+    twice = redemption_cancel(redemption=redemption)
+    assert once.status == twice.status == "cancelled"
+    assert _balance(rich_member) == 1500
+    assert Entry.objects.filter(kind="refund", member=rich_member).count() == 1
+    assert (
+        dict(Lot.objects.filter(member=rich_member).values_list("id", "remaining")) == lots_before
+    )
+    reward.refresh_from_db()
+    assert reward.stock == 1
+    _consistent()
+
+
+def test_points_put_back_into_a_lot_that_has_expired_meanwhile_expire_again(rich_member):
+    old = fund(rich_member, 200, key="old", occurred_at=dt.datetime(2020, 1, 10, tzinfo=dt.UTC))
+    # The old lot expired long ago but the expiry job has not run: the debit takes it first.
+    reward = RewardFactory(points_price=300)
+    redemption = redemption_create(member=rich_member, reward_id=reward.pk)
+    old_lot = Lot.objects.get(entry=old)
+    assert old_lot.remaining == 0
+    redemption_cancel(redemption=redemption)
+    old_lot.refresh_from_db()
+    assert old_lot.remaining == 0
+    expired = Entry.objects.get(member=rich_member, kind="expire")
+    assert expired.points == -200
+    assert _balance(rich_member) == 1000
+    _consistent()
+
+
+def test_refusals_write_nothing(rich_member):
+    cheap = RewardFactory(points_price=100, limit_per_member=1, limit_period="day")
+    redemption_create(member=rich_member, reward_id=cheap.pk)
+    before = (Entry.objects.count(), Redemption.objects.count(), _balance(rich_member))
+    with pytest.raises(LimitExceeded):
+        redemption_create(member=rich_member, reward_id=cheap.pk)
+    with pytest.raises(InsufficientPoints):
+        redemption_create(member=rich_member, reward_id=RewardFactory(points_price=5000).pk)
+    with pytest.raises(NotEligible):
+        redemption_create(member=rich_member, reward_id=RewardFactory(eligible_tiers=["X"]).pk)
+    with pytest.raises(OutOfStock):
+        redemption_create(member=rich_member, reward_id=RewardFactory(stock=0).pk)
+    assert (Entry.objects.count(), Redemption.objects.count(), _balance(rich_member)) == before
+
+
+def test_a_coupon_takes_a_code_and_a_cancel_gives_it_back(rich_member):
+    coupon = RewardFactory(category="coupon", points_price=50)
+    codes_add(reward=coupon, codes=[("COFFEE-0001", None), ("COFFEE-0002", None)], actor=None)
+    first = redemption_create(member=rich_member, reward_id=coupon.pk)
+    assert list(CouponCode.objects.filter(redemption=first).values_list("code", flat=True)) == [
+        "COFFEE-0001"
+    ]
+    redemption_cancel(redemption=first)
+    assert CouponCode.objects.filter(redemption__isnull=True).count() == 2
+    second = redemption_create(member=MemberFactory_with_points(), reward_id=coupon.pk)
+    assert CouponCode.objects.filter(redemption=second).count() == 1
+
+
+def MemberFactory_with_points():  # noqa: N802
+    member = MemberFactory()
+    fund(member, 100)
+    return member
