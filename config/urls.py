@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("loyalty.api.urls")),
     path("", include("members.api.urls")),
     path("", include("points.api.urls")),
+    path("", include("rewards.api.urls")),
 ]
 
 urlpatterns = [

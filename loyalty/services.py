@@ -2,6 +2,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
+from django.db.models.fields.files import FieldFile
 from django.forms.models import model_to_dict
 
 from loyalty.models import AuditAction, AuditLog, ProgrammeSettings, StaffNotice
@@ -19,11 +20,12 @@ def actor_label_for(actor: Any) -> str:
 
 def audited_values(obj: models.Model) -> dict[str, Any]:
     """The fields staff edit on ``obj``, as an audit row records them."""
-    return {
-        field.name: field.value_from_object(obj)
-        for field in obj._meta.concrete_fields
-        if field.editable and not field.primary_key
-    }
+    values = {}
+    for field in obj._meta.concrete_fields:
+        if field.editable and not field.primary_key:
+            value = field.value_from_object(obj)
+            values[field.name] = value.name if isinstance(value, FieldFile) else value
+    return values
 
 
 def audited_changes(

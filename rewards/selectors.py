@@ -18,6 +18,7 @@ from django.db.models import (
     F,
     IntegerField,
     OuterRef,
+    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -77,8 +78,9 @@ def month_of(moment: dt.datetime) -> dt.date:
 
 
 def reward_list() -> QuerySet[Reward]:
-    """Every reward, for staff."""
-    return Reward.objects.all()
+    """Every reward, for staff (``ineligible_reason`` null: no member to be refused, so the
+    catalogue's ``eligible`` filter means the same query for everyone)."""
+    return Reward.objects.annotate(ineligible_reason=Value(None, output_field=CharField()))
 
 
 def reward_get(*, reward_id: Any) -> Reward:
@@ -89,9 +91,14 @@ def reward_get(*, reward_id: Any) -> Reward:
 
 
 def rewards_for_member(
-    *, member: Member, quantity: int = 1, now: dt.datetime | None = None
+    *,
+    member: Member,
+    quantity: int = 1,
+    now: dt.datetime | None = None,
+    include_ended: bool = True,
 ) -> QuerySet[Reward]:
-    """The active rewards, each annotated for ``member`` redeeming ``quantity``:
+    """The active rewards (without those whose window has closed unless ``include_ended``),
+    each annotated for ``member`` redeeming ``quantity``:
     ``stock_left`` (null: unlimited; for coupons also bounded by unused codes),
     ``used_in_period`` and ``ineligible_reason`` (null when they may redeem it, else a key of
     :data:`INELIGIBLE_REASONS`)."""
@@ -173,6 +180,8 @@ def rewards_for_member(
     ]
     if member.status != Member.Status.ACTIVE:
         whens.insert(0, When(pk__isnull=False, then=Value("member_inactive")))
+    if not include_ended:
+        rewards = rewards.exclude(valid_to__lte=now)
     return rewards.annotate(ineligible_reason=Case(*whens, default=None, output_field=CharField()))
 
 
@@ -184,12 +193,14 @@ def reward_for_member(*, member: Member, reward_id: Any, quantity: int = 1) -> R
 
 
 def redemption_list() -> QuerySet[Redemption]:
-    """Every redemption, for staff, with its member and reward."""
-    return Redemption.objects.select_related("member", "reward")
+    """Every redemption, for staff, with its member, reward and codes (in the order given)."""
+    return Redemption.objects.select_related("member", "reward").prefetch_related(
+        Prefetch("codes", queryset=CouponCode.objects.order_by("id"))
+    )
 
 
 def member_redemptions(*, member: Member) -> QuerySet[Redemption]:
-    return Redemption.objects.filter(member=member).select_related("reward")
+    return redemption_list().filter(member=member)
 
 
 def redemption_get(*, redemption_id: Any, member: Member | None = None) -> Redemption:
@@ -201,11 +212,3 @@ def redemption_get(*, redemption_id: Any, member: Member | None = None) -> Redem
     if redemption is None:
         raise RedemptionNotFound()
     return redemption
-
-
-def redemption_codes(*, redemption: Redemption) -> list[str]:
-    return list(
-        CouponCode.objects.filter(redemption=redemption)
-        .order_by("id")
-        .values_list("code", flat=True)
-    )

@@ -134,6 +134,7 @@ class EntryState:
 
     # Set from ``values`` (the entry's column attnames) rather than one by one.
     balance_after: int
+    member_id: int
     points: int
 
     def __init__(self, **values: Any) -> None:

@@ -4,13 +4,12 @@ writes nothing; cancellation refunds into the same lots once."""
 import datetime as dt
 
 import pytest
-from django.core.management import call_command
 
-from points.models import Account, Consumption, Entry, Lot
 from points.errors import InsufficientPoints
+from points.models import Account, Consumption, Entry, Lot
 from points.services.reconciliation import consumptions_reconcile, points_reconcile
 from rewards.errors import LimitExceeded, NotEligible, OutOfStock
-from rewards.models import CouponCode, Redemption, Reward
+from rewards.models import CouponCode, Redemption
 from rewards.services.codes import codes_add
 from rewards.services.redemptions import redemption_cancel, redemption_create
 from tests.factories import MemberFactory
@@ -38,7 +37,8 @@ def test_a_redemption_debits_takes_stock_and_records_the_lots_it_drew(rich_membe
     reward.refresh_from_db()
     assert reward.stock == 3
     debit = redemption.debit
-    assert debit.kind == Entry.Kind.REDEEM and debit.points == -600
+    assert debit.kind == Entry.Kind.REDEEM
+    assert debit.points == -600
     assert sum(Consumption.objects.filter(entry=debit).values_list("points", flat=True)) == 600
     _consistent()
 
@@ -102,11 +102,7 @@ def test_a_coupon_takes_a_code_and_a_cancel_gives_it_back(rich_member):
     ]
     redemption_cancel(redemption=first)
     assert CouponCode.objects.filter(redemption__isnull=True).count() == 2
-    second = redemption_create(member=MemberFactory_with_points(), reward_id=coupon.pk)
+    other = MemberFactory()
+    fund(other, 100)
+    second = redemption_create(member=other, reward_id=coupon.pk)
     assert CouponCode.objects.filter(redemption=second).count() == 1
-
-
-def MemberFactory_with_points():  # noqa: N802
-    member = MemberFactory()
-    fund(member, 100)
-    return member

@@ -16,8 +16,10 @@ class Command(BaseCommand):
     def handle(self, *args, limit: int, **options):
         checked, accounts = points_reconcile(limit=limit)
         debits, consumptions = consumptions_reconcile(limit=limit)
-        for discrepancy in [*accounts, *consumptions]:
-            self.stderr.write(discrepancy.describe())
+        for line in [item.describe() for item in accounts] + [
+            item.describe() for item in consumptions
+        ]:
+            self.stderr.write(line)
         if accounts or consumptions:
             raise CommandError(
                 f"the ledger disagrees with itself: {len(accounts)} accounts of {checked} and "
