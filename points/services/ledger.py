@@ -431,18 +431,24 @@ class LedgerBatch:
         return taken
 
     def expire_lot(
-        self, *, lot: Lot | LotState, idempotency_key: str, description: str
+        self,
+        *,
+        lot: Lot | LotState,
+        idempotency_key: str,
+        description: str,
+        points: int | None = None,
     ) -> EntryState | None:
         """Expire what is left of ``lot`` (locked by the caller, or loaded by
-        :meth:`lots_load`); ``None`` when nothing is left."""
+        :meth:`lots_load`), or only ``points`` of it; ``None`` when nothing is left."""
         self.lots_load(member_ids=[lot.member_id])
         cached = next((item for item in self._open_lots[lot.member_id] if item.pk == lot.pk), None)
         if cached is None or cached.remaining == 0:
             return None
-        points = cached.remaining
-        cached.remaining = 0
+        points = cached.remaining if points is None else min(points, cached.remaining)
+        cached.remaining -= points
         self._dirty_lots[cached.pk] = cached
-        self._open_lots[lot.member_id].remove(cached)
+        if cached.remaining == 0:
+            self._open_lots[lot.member_id].remove(cached)
         entry = self._entry(
             member_id=lot.member_id,
             kind=Entry.Kind.EXPIRE,
@@ -469,7 +475,8 @@ class LedgerBatch:
         """Give back a debit's points into the very lots it drew from (locked by the caller's
         account lock), each keeping its expiry date: one ``refund`` entry of what the debit
         took. Points put back into a lot whose last day is before ``today`` expire again at
-        once (an ``expire`` entry per such lot). A debt the member ran up since is repaid
+        once (an ``expire`` entry per such lot, of just those points: what the lot still held
+        is left to the expiry job, as before). A debt the member ran up since is repaid
         first, from the restored points that expire soonest."""
         member_id = debit.member_id
         drawn = list(Consumption.objects.filter(entry=debit).order_by("id"))
@@ -520,6 +527,7 @@ class LedgerBatch:
                     lot=lot,
                     idempotency_key=f"{idempotency_key}:expire:lot:{lot.pk}",
                     description=expiry_text(expires_on=lot.expires_on),
+                    points=back,
                 )
         return entry
 
