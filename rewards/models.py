@@ -226,6 +226,12 @@ class Redemption(models.Model):
     currency = models.CharField(_("currency"), max_length=3, default=DEFAULT_CURRENCY)
     cash_paid_at = models.DateTimeField(_("cash paid at"), null=True, blank=True)
     cash_payment_reference = models.CharField(_("payment reference"), max_length=64, blank=True)
+    budget_month = models.DateField(
+        _("budget month"),
+        null=True,
+        blank=True,
+        help_text=_("The month whose points budget this redemption used (empty: none)."),
+    )
     status = models.CharField(
         _("status"), max_length=9, choices=Status.choices, default=Status.PENDING
     )

@@ -14,7 +14,11 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.validators import RegexValidator
-from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiViewExtension
+from drf_spectacular.extensions import (
+    OpenApiSerializerExtension,
+    OpenApiSerializerFieldExtension,
+    OpenApiViewExtension,
+)
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -286,6 +290,15 @@ class StrictSerializerExtension(OpenApiSerializerExtension):
         return schema
 
 
+class MoneyFieldExtension(OpenApiSerializerFieldExtension):
+    """An amount of money: a decimal string matching the field's own pattern."""
+
+    target_class = "loyalty.api.serializers.MoneyField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "format": "decimal", "pattern": self.target.pattern}
+
+
 # --- The token views (loyalty.api.views), described from here --------------------------------
 
 
@@ -348,6 +361,14 @@ IDEMPOTENCY_KEY = OpenApiParameter(
         "response back (header ``Idempotent-Replayed: true``); the same key with another body "
         "answers 409 ``idempotency_conflict``."
     ),
+)
+# Where the key is required (400 ``idempotency_key_required`` without it).
+IDEMPOTENCY_KEY_REQUIRED = OpenApiParameter(
+    IDEMPOTENCY_KEY.name,
+    IDEMPOTENCY_KEY.type,
+    IDEMPOTENCY_KEY.location,
+    required=True,
+    description=IDEMPOTENCY_KEY.description,
 )
 
 

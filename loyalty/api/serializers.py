@@ -5,12 +5,14 @@
   JSON value of the wrong type for a text or true/false field (400, ``invalid``), where DRF
   would quietly turn ``0`` into ``"0"`` or ``false``.
 - :class:`MoneyField` is an amount of money as a decimal string with the ledger's precision
-  (``loyalty.money``), never a float.
+  (``loyalty.money``), never a float; a string that is not plainly digits (``""``, ``"1e3"``,
+  ``"+1"``, ``"1."``) is refused, as the schema's pattern says.
 - :func:`not_in_future` refuses a business date after today in the bank's timezone
   (``future_date``): balances, snapshots and birthdays are facts, not forecasts.
 """
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.http import QueryDict
@@ -76,6 +78,19 @@ class MoneyField(serializers.DecimalField):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_digits=MONEY_MAX_DIGITS, decimal_places=MONEY_DECIMAL_PLACES, **kwargs)
+
+    @property
+    def pattern(self) -> str:
+        """What an amount looks like: digits, at most two decimals, a sign only where the
+        field takes negative amounts (the schema states it, the field enforces it)."""
+        sign = "-?" if self.min_value is None or self.min_value < 0 else ""
+        whole = MONEY_MAX_DIGITS - MONEY_DECIMAL_PLACES
+        return rf"^{sign}\d{{1,{whole}}}(?:\.\d{{1,{MONEY_DECIMAL_PLACES}}})?$"
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and not re.fullmatch(self.pattern, data):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 def not_in_future(value: dt.date | None) -> None:

@@ -5,19 +5,22 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from loyalty.api.idempotency import idempotent
-from loyalty.api.parsers import DecimalJSONParser
 from loyalty.api.permissions import (
     HasRolePermission,
     IsMember,
     IsMemberReadOrStaffWithRole,
     is_member,
 )
-from loyalty.api.schema import IDEMPOTENCY_KEY, nested_components, problems
+from loyalty.api.schema import (
+    IDEMPOTENCY_KEY,
+    IDEMPOTENCY_KEY_REQUIRED,
+    nested_components,
+    problems,
+)
 from loyalty.api.serializers import MoneyField, StrictSerializer
 from loyalty.errors import IdempotencyConflict, IdempotencyKeyInvalid, IdempotencyKeyRequired
 from members.errors import MemberInactive
@@ -189,30 +192,16 @@ class RewardDetailApi(APIView):
         return Response(self.OutputSerializer(reward, context={"request": request}).data)
 
 
-class CSVTextParser(BaseParser):
-    """A CSV file as the body (``Content-Type: text/csv``), handed to the view as text."""
-
-    media_type = "text/csv"
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        raw = stream.read() if stream else b""
-        try:
-            return {"csv": raw.decode("utf-8")}
-        except UnicodeDecodeError as error:
-            raise serializers.ValidationError({"csv": [_("The CSV file is not UTF-8.")]}) from error
-
-
 @extend_schema(tags=["rewards"])
 @nested_components
 class RewardCodesAddApi(APIView):
     """Add coupon codes to a coupon or voucher reward's pool: ``{codes: [...], expires_on}``,
-    ``{generate: {count, prefix, length, alphabet, expires_on}}``, or a CSV file (``text/csv``,
-    a ``code`` column and an optional ``expires_on``). Answers how many were added and how many
-    were already in the pool (or repeated)."""
+    ``{generate: {count, prefix, length, alphabet, expires_on}}``, or ``{csv: "..."}`` (a CSV
+    file's text: a ``code`` column and an optional ``expires_on``). Answers how many were added
+    and how many were already in the pool (or repeated); a bad line refuses the whole upload."""
 
     permission_classes = [HasRolePermission]
     required_permissions = ("rewards.add_couponcode",)
-    parser_classes = [DecimalJSONParser, CSVTextParser]
 
     class GenerateSerializer(StrictSerializer):
         count = serializers.IntegerField(min_value=1, max_value=CODES_PER_UPLOAD)
@@ -232,12 +221,15 @@ class RewardCodesAddApi(APIView):
         )
         expires_on = serializers.DateField(required=False, allow_null=True, default=None)
         generate = serializers.DictField(required=False)
+        csv = serializers.CharField(
+            required=False, max_length=CODES_PER_UPLOAD * 100, trim_whitespace=False
+        )
 
         def validate(self, attrs):
             attrs = super().validate(attrs)
-            if ("codes" in attrs) == ("generate" in attrs):
+            if sum(name in attrs for name in ("codes", "generate", "csv")) != 1:
                 raise serializers.ValidationError(
-                    {"codes": [_("Send either codes or generate, not both or neither.")]}
+                    {"codes": [_("Send one of codes, generate or csv.")]}
                 )
             return attrs
 
@@ -246,10 +238,7 @@ class RewardCodesAddApi(APIView):
         duplicates = serializers.IntegerField()
 
     @extend_schema(
-        request={
-            "application/json": InputSerializer,
-            "text/csv": {"type": "string", "description": "code[,expires_on] lines, with a header"},
-        },
+        request=InputSerializer,
         responses={201: OutputSerializer, **problems(RewardNotFound)},
     )
     def post(self, request, reward_id):
@@ -261,12 +250,12 @@ class RewardCodesAddApi(APIView):
         return Response(self.OutputSerializer(result).data, status=status.HTTP_201_CREATED)
 
     def _add(self, request, reward):
-        if request.content_type.startswith("text/csv"):
-            rows = codes_from_csv(request.data["csv"])
-            return codes_add(reward=reward, codes=rows, actor=request.user, via="csv")
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if "csv" in data:
+            rows = codes_from_csv(data["csv"])
+            return codes_add(reward=reward, codes=rows, actor=request.user, via="csv")
         if "generate" in data:
             pattern = self.GenerateSerializer(data=data["generate"])
             if not pattern.is_valid():
@@ -304,7 +293,7 @@ class MeRedemptionListCreateApi(generics.ListAPIView):
 
     @extend_schema(
         request=InputSerializer,
-        parameters=[IDEMPOTENCY_KEY],
+        parameters=[IDEMPOTENCY_KEY_REQUIRED],
         responses={
             201: OutputSerializer,
             **problems(

@@ -66,6 +66,7 @@ class Migration(migrations.Migration):
                 ('currency', models.CharField(default='CNY', max_length=3, verbose_name='currency')),
                 ('cash_paid_at', models.DateTimeField(blank=True, null=True, verbose_name='cash paid at')),
                 ('cash_payment_reference', models.CharField(blank=True, max_length=64, verbose_name='payment reference')),
+                ('budget_month', models.DateField(blank=True, help_text='The month whose points budget this redemption used (empty: none).', null=True, verbose_name='budget month')),
                 ('status', models.CharField(choices=[('pending', 'Pending'), ('fulfilled', 'Fulfilled'), ('cancelled', 'Cancelled')], default='pending', max_length=9, verbose_name='status')),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False, verbose_name='created')),
                 ('fulfilled_at', models.DateTimeField(blank=True, null=True, verbose_name='fulfilled at')),

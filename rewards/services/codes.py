@@ -61,8 +61,11 @@ def codes_from_csv(text: str) -> list[tuple[str, dt.date | None]]:
         raise ValidationError(_("The CSV file needs a header line with a 'code' column."))
     rows: list[tuple[str, dt.date | None]] = []
     errors: list[str] = []
-    for line, row in enumerate(reader, start=2):
-        row = {(key or "").strip(): (value or "").strip() for key, value in row.items()}
+    for line, raw in enumerate(reader, start=2):
+        if None in raw:  # more values than the header names
+            errors.append(_("line %(line)s: more values than columns") % {"line": line})
+            continue
+        row = {key.strip(): (value or "").strip() for key, value in raw.items()}
         try:
             code = code_validate(row.get("code", ""))
             expires = row.get("expires_on") or None

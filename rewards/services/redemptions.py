@@ -108,10 +108,12 @@ def _take_codes(*, reward: Reward, redemption: Redemption, quantity: int, now: d
         return cursor.rowcount
 
 
-def _spend_budget(*, reward: Reward, points: int, now: dt.datetime) -> bool:
-    """Add ``points`` to the reward's spending this month unless that passes its budget."""
-    if reward.monthly_points_budget is None:
+def _spend_budget(*, reward: Reward, redemption: Redemption) -> bool:
+    """Add the redemption's points to the spending of its ``budget_month`` unless that passes
+    the reward's budget."""
+    if redemption.budget_month is None:
         return True
+    points = redemption.points_spent
     table = connection.ops.quote_name(BudgetMonth._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -122,7 +124,7 @@ def _spend_budget(*, reward: Reward, points: int, now: dt.datetime) -> bool:
             "WHERE b.points_spent + EXCLUDED.points_spent <= %s",
             [
                 reward.pk,
-                month_of(now),
+                redemption.budget_month,
                 points,
                 points,
                 reward.monthly_points_budget,
@@ -170,6 +172,8 @@ def redemption_create(*, member: Member, reward_id: Any, quantity: int = 1) -> R
             cash_amount=(reward.cash_price * quantity).quantize(Decimal("0.01")),
             currency=reward.currency,
             created_at=now,
+            # The month whose budget it spends, so a cancellation gives back only that.
+            budget_month=month_of(now) if reward.monthly_points_budget is not None else None,
         )
         redemption.debit = points_debit(
             member=member,
@@ -184,7 +188,7 @@ def redemption_create(*, member: Member, reward_id: Any, quantity: int = 1) -> R
         taken = _take_codes(reward=reward, redemption=redemption, quantity=quantity, now=now)
         if reward.uses_codes and taken < quantity:
             raise OutOfStock()
-        if not _spend_budget(reward=reward, points=points, now=now):
+        if not _spend_budget(reward=reward, redemption=redemption):
             raise BudgetExhausted()
         if not _take_stock(reward=reward, quantity=quantity):
             raise OutOfStock()
@@ -233,9 +237,10 @@ def redemption_cancel(*, redemption: Redemption, actor: Any = None, reason: str 
         Reward.objects.filter(pk=reward.pk, stock__isnull=False).update(
             stock=F("stock") + redemption.quantity
         )
-        BudgetMonth.objects.filter(reward=reward, month=month_of(redemption.created_at)).update(
-            points_spent=F("points_spent") - redemption.points_spent
-        )
+        if redemption.budget_month is not None:
+            BudgetMonth.objects.filter(reward=reward, month=redemption.budget_month).update(
+                points_spent=F("points_spent") - redemption.points_spent
+            )
         redemption.status = Redemption.Status.CANCELLED
         redemption.cancelled_at = now
         redemption.cancelled_by = actor

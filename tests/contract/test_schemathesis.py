@@ -40,8 +40,9 @@ CALLERS = ("admin", "integration", "member")
 # cannot express; "reported": a defect handed to the owners of the schema and the server, the
 # entry to go when it is fixed.
 EMPTY_QUERY = (
-    "by design: an empty query parameter (from=, to=, joined_from=, kind=, status=) is no filter, "
-    "as an HTML form sends an empty field; a value that is present is validated (400)"
+    "by design: an empty query parameter (from=, to=, joined_from=, kind=, status=, reward_id=) "
+    "is no filter, as an HTML form sends an empty field; a value that is present is validated "
+    "(400)"
 )
 OPAQUE_CURSOR = (
     "by design: a cursor is opaque and only ever copied from a page's next or previous link; a "
@@ -61,7 +62,8 @@ DATA_DEPENDENT = (
     "by design: valid values depend on stored data or today's date, which the schema cannot "
     "express: tier codes must name an existing tier (400 unknown_tier), as_of must lie between "
     "the first data and today (400 too_early / future_date), an override's expires_at must be in "
-    "the future and within the limit (400 past / too_long)"
+    "the future and within the limit (400 past / too_long); a reward's eligible_tiers must name "
+    "existing tiers and its code be new, its valid_to after its valid_from (400)"
 )
 
 # (caller, METHOD, path, check) -> why it fails and is accepted for now. Keep it short.
@@ -72,6 +74,10 @@ EXCLUDED: dict[tuple[str, str, str, str], str] = {
     ),
     ("admin", "GET", "/api/v1/tiers/overrides/", "negative_data_rejection"): EMPTY_QUERY,
     ("member", "GET", "/api/v1/me/points/entries/", "negative_data_rejection"): EMPTY_QUERY,
+    ("member", "GET", "/api/v1/me/redemptions/", "negative_data_rejection"): EMPTY_QUERY,
+    ("admin", "POST", "/api/v1/rewards/", "positive_data_acceptance"): DATA_DEPENDENT,
+    ("admin", "GET", "/api/v1/redemptions/", "negative_data_rejection"): EMPTY_QUERY,
+    ("integration", "GET", "/api/v1/redemptions/", "negative_data_rejection"): EMPTY_QUERY,
     ("member", "GET", "/api/v1/me/points/entries/", "positive_data_acceptance"): OPAQUE_CURSOR,
     ("admin", "POST", "/api/v1/ingest/transactions/", "negative_data_rejection"): BATCH_ITEMS,
     ("integration", "POST", "/api/v1/ingest/transactions/", "negative_data_rejection"): (

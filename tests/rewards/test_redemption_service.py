@@ -9,7 +9,7 @@ from points.errors import InsufficientPoints
 from points.models import Account, Consumption, Entry, Lot
 from points.services.reconciliation import consumptions_reconcile, points_reconcile
 from rewards.errors import LimitExceeded, NotEligible, OutOfStock
-from rewards.models import CouponCode, Redemption
+from rewards.models import CouponCode, Redemption, Reward
 from rewards.services.codes import codes_add
 from rewards.services.redemptions import redemption_cancel, redemption_create
 from tests.factories import MemberFactory
@@ -106,3 +106,28 @@ def test_a_coupon_takes_a_code_and_a_cancel_gives_it_back(rich_member):
     fund(other, 100)
     second = redemption_create(member=other, reward_id=coupon.pk)
     assert CouponCode.objects.filter(redemption=second).count() == 1
+
+
+def test_a_cancel_gives_back_only_the_budget_its_redemption_spent(rich_member):
+    from rewards.models import BudgetMonth
+
+    reward = RewardFactory(points_price=300)
+    before_budget = redemption_create(member=rich_member, reward_id=reward.pk)
+    Reward.objects.filter(pk=reward.pk).update(monthly_points_budget=1000, points_price=200)
+    with_budget = redemption_create(member=rich_member, reward_id=reward.pk)
+    assert BudgetMonth.objects.get(reward=reward).points_spent == 200
+    redemption_cancel(redemption=before_budget)  # spent no budget: gives none back
+    assert BudgetMonth.objects.get(reward=reward).points_spent == 200
+    redemption_cancel(redemption=with_budget)
+    assert BudgetMonth.objects.get(reward=reward).points_spent == 0
+    _consistent()
+
+
+def test_a_csv_line_with_more_values_than_columns_is_refused():
+    from django.core.exceptions import ValidationError
+
+    from rewards.services.codes import codes_from_csv
+
+    with pytest.raises(ValidationError) as error:
+        codes_from_csv("code,expires_on\nCODE-0001,2030-01-01,extra\n")
+    assert "line 2" in str(error.value)

@@ -304,9 +304,7 @@ def test_codes_by_list_csv_and_pattern_count_duplicates(staff_client):
     assert listed.status_code == 201, listed.content
     assert listed.json() == {"added": 2, "duplicates": 1}
     uploaded = marketing.post(
-        url,
-        "code,expires_on\nAAAA-2,\nBBBB-1,2099-12-31\n",
-        content_type="text/csv",
+        url, {"csv": "code,expires_on\nAAAA-2,\nBBBB-1,2099-12-31\n"}, format="json"
     )
     assert uploaded.json() == {"added": 1, "duplicates": 1}
     assert str(CouponCode.objects.get(code="BBBB-1").expires_on) == "2099-12-31"
@@ -317,7 +315,7 @@ def test_codes_by_list_csv_and_pattern_count_duplicates(staff_client):
     assert CouponCode.objects.filter(code__startswith="GO-").count() == 25
     gift_reward = RewardFactory()
     before = database_state()
-    bad_csv = marketing.post(url, "code\nok-code-1\nx\n", content_type="text/csv")
+    bad_csv = marketing.post(url, {"csv": "code\nok-code-1\nx\n"}, format="json")
     assert bad_csv.status_code == 400
     assert "line 3" in str(bad_csv.json())
     gift = marketing.post(
