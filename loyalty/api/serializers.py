@@ -72,6 +72,9 @@ class StrictSerializer(serializers.Serializer):
         return attrs
 
 
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
 class MoneyField(serializers.DecimalField):
     """An amount of money as a decimal string (``"1234.50"``), ``NUMERIC(18, 2)`` like the
     columns it reads and writes."""
@@ -88,7 +91,9 @@ class MoneyField(serializers.DecimalField):
         return rf"^{sign}\d{{1,{whole}}}(?:\.\d{{1,{MONEY_DECIMAL_PLACES}}})?$"
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, str) and not re.fullmatch(self.pattern, data):
+        # Plainly written digits, or ``invalid``; their number, places and sign are then
+        # checked as for any decimal (``max_digits``, ``max_decimal_places``, ``min_value``).
+        if isinstance(data, str) and not _PLAIN_DECIMAL.fullmatch(data):
             self.fail("invalid")
         return super().to_internal_value(data)
 
