@@ -68,9 +68,12 @@ def integration_api(staff_client):
 
 class CeleryWorkerProcess:
     """A real ``celery -A config worker`` on Redis, consuming one queue, against the test
-    database (which a ``transaction=True`` test shares with it)."""
+    database (which a ``transaction=True`` test shares with it) and the test process's cache
+    (a Redis database of its own per test process: ``config/settings/test.py``)."""
 
-    def __init__(self, *, queue: str, database_name: str, log_path, extra_env=None) -> None:
+    def __init__(
+        self, *, queue: str, database_name: str, log_path, extra_env=None, args=()
+    ) -> None:
         import os
         import sys
 
@@ -94,6 +97,7 @@ class CeleryWorkerProcess:
             "--without-mingle",
             "--without-heartbeat",
             "--loglevel=INFO",
+            *args,
         ]
         self.env = {
             **os.environ,
@@ -103,6 +107,8 @@ class CeleryWorkerProcess:
                 f"{database_name}"
             ),
             "REDIS_URL": settings.REDIS_URL,
+            # The producer's coalescing marker and the worker's clearing of it meet here.
+            "TEST_CACHE_URL": settings.CACHES["default"]["LOCATION"],
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "CELERY_TASK_DEFAULT_QUEUE": queue,
             **(extra_env or {}),
@@ -163,11 +169,32 @@ class CeleryWorkerProcess:
             return ""
 
 
+def broker_keys_delete(queue: str) -> None:
+    """Delete a test's queue from the broker: its messages, its binding, and the messages its
+    workers left unacknowledged (kept under keys of the queue by ``config/settings/test.py``)."""
+    from config.celery import app
+
+    with app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        client.delete(
+            queue,
+            f"_kombu.binding.{queue}",
+            f"_kombu.binding_permanent.{queue}",
+            f"unacked:{queue}",
+            f"unacked_index:{queue}",
+            f"unacked_mutex:{queue}",
+        )
+        # Messages sent with a priority wait in lists named after the queue.
+        for key in client.scan_iter(match=f"{queue}\x06*"):
+            client.delete(key)
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db, tmp_path):
-    """``start(**env)`` a real worker on a queue of its own; the producer side (this process)
-    sends to that queue through Redis instead of running tasks eagerly. Workers are stopped
-    before the test database is flushed."""
+    """``start(*args, **env)`` a real worker on a queue of its own (``args``: more command-line
+    options, e.g. ``--beat``); the producer side (this process) sends to that queue through
+    Redis instead of running tasks eagerly. Workers are stopped before the test database is
+    flushed; the queue, and whatever they left unacknowledged in it, is deleted afterwards."""
     import uuid
 
     from django.db import connection
@@ -180,12 +207,13 @@ def celery_worker_process(transactional_db, tmp_path):
     app.conf.task_always_eager = False
     app.conf.task_default_queue = queue
 
-    def start(**extra_env) -> CeleryWorkerProcess:
+    def start(*args: str, **extra_env) -> CeleryWorkerProcess:
         worker = CeleryWorkerProcess(
             queue=queue,
             database_name=connection.settings_dict["NAME"],
             log_path=tmp_path / f"worker-{len(workers)}.log",
             extra_env={key: str(value) for key, value in extra_env.items()},
+            args=args,
         )
         worker.start()
         workers.append(worker)
@@ -198,5 +226,14 @@ def celery_worker_process(transactional_db, tmp_path):
     for worker in workers:
         worker.stop()
     app.conf.task_always_eager, app.conf.task_default_queue = saved
-    with app.connection_for_write() as conn:
-        conn.default_channel.client.delete(queue)
+    broker_keys_delete(queue)
+
+
+@pytest.fixture
+def business_clock():
+    """The clock frozen at the real current instant for the test (``tests.clock``):
+    ``business_clock.now``, ``business_clock.today`` (the business day)."""
+    from tests.clock import BusinessClock, frozen_clock
+
+    with frozen_clock() as traveller:
+        yield BusinessClock(traveller)

@@ -1,10 +1,16 @@
-"""Sign-in limits per username as well as per address, a throttle that survives its cache going
-away, and a database outage answered as 503."""
+"""Sign-in limits per username as well as per address, counted in Redis (shared by every client
+and connection, kept by Redis, not by a process), a throttle that survives its cache going away,
+and a database outage answered as 503."""
 
+import threading
 from typing import Any
 
 import pytest
+import redis
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisSerializer
 from django.db import connection
+from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
 from loyalty import roles
@@ -44,6 +50,61 @@ def test_wrong_passwords_lock_the_username_not_everyone_behind_the_address(api, 
     # Another user from the same address signs in.
     other = api.post(TOKEN, {"username": "other", "password": PASSWORD}, format="json")
     assert other.status_code == 200, other.content
+
+
+@pytest.mark.django_db(transaction=True)  # a second thread signs in on its own connection
+def test_the_username_budget_is_counted_in_redis_across_clients_and_connections(rates, settings):
+    rates(auth="100/minute", auth_user="10/minute")
+    settings.AXES_FAILURE_LIMIT = 100  # the throttle is under test, not the lockout
+    _user("ops"), _user("other")
+    cache_db = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+
+    def attempts(address: str, count: int) -> list[int]:
+        client = APIClient(REMOTE_ADDR=address)
+        return [
+            client.post(TOKEN, {"username": "ops", "password": "wrong"}, format="json").status_code
+            for _ in range(count)
+        ]
+
+    # Five wrong passwords from one client, five from another client, address and thread (a
+    # cache of its own, so a Redis connection of its own).
+    assert attempts("10.0.0.1", 5) == [401] * 5
+    statuses: list[int] = []
+
+    def elsewhere() -> None:
+        try:
+            statuses.extend(attempts("10.0.0.2", 5))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=elsewhere)
+    thread.start()
+    thread.join(timeout=30)
+    assert statuses == [401] * 5
+    # The count is in Redis itself: one list of ten attempt times under the username's key.
+    (key,) = cache_db.keys("*throttle_auth_user_*")
+    assert len(RedisSerializer().loads(cache_db.get(key))) == 10
+
+    # A new cache connection in this process, nothing counted in its memory: the 11th attempt,
+    # with the right password from a third address, is refused.
+    del caches["default"]
+    throttling._LOCAL.clear()
+    eleventh = APIClient(REMOTE_ADDR="10.0.0.3").post(
+        TOKEN, {"username": "ops", "password": PASSWORD}, format="json"
+    )
+    assert eleventh.status_code == 429, eleventh.content
+    assert 0 < int(eleventh["Retry-After"]) <= 60
+    # Another username from the same addresses is not held back.
+    other = APIClient(REMOTE_ADDR="10.0.0.3").post(
+        TOKEN, {"username": "other", "password": PASSWORD}, format="json"
+    )
+    assert other.status_code == 200, other.content
+    # Deleted in Redis (not through Django), the count is gone: the username signs in.
+    cache_db.delete(key)
+    again = APIClient(REMOTE_ADDR="10.0.0.3").post(
+        TOKEN, {"username": "ops", "password": PASSWORD}, format="json"
+    )
+    assert again.status_code == 200, again.content
 
 
 def test_the_address_budget_still_holds_across_usernames(api, rates):
