@@ -1,4 +1,5 @@
-"""Regression tests for API defects: each test goes through the real URL routes."""
+"""Regression tests for API defects: each test goes through the real URL routes; a request
+refused (405, 403, 404, 400) changes nothing in the database."""
 
 import base64
 import re
@@ -15,7 +16,7 @@ from members.authentication import member_token_issue
 from members.models import Member
 from members.services.members import member_close, member_freeze, member_unfreeze
 from points.services.ledger import points_credit
-from tests.factories import MemberFactory, UserFactory
+from tests.factories import MemberFactory, UserFactory, database_state
 
 pytestmark = pytest.mark.django_db
 
@@ -135,8 +136,10 @@ def test_unsupported_method_answers_405_with_allow(
         "no_role": lambda: staff_client(),
         "member": lambda: member_client(),
     }[caller]()
+    before = database_state()
     response = getattr(client, method)(path, {}, format="json")
     _problem(response, 405, "method_not_allowed")
+    assert database_state() == before
     allowed = {name.strip() for name in response["Allow"].split(",")}
     assert method.upper() not in allowed
     assert "OPTIONS" in allowed
@@ -150,18 +153,20 @@ def test_unsupported_method_without_a_token_still_answers_401(api, method, path)
 def test_implemented_methods_keep_their_role_checks(staff_client):
     MemberFactory(customer_no="R0001")
     marketing = staff_client(roles.MARKETING)
+    before = database_state()
     _problem(
         marketing.put("/api/v1/members/R0001/", {"name": "X"}, format="json"),
         403,
         "permission_denied",
     )
     _problem(marketing.options("/api/v1/members/R0001/"), 403, "permission_denied")
+    assert database_state() == before  # the member keeps its name
 
 
 # 3. A member token on any staff or integration endpoint answers 403, never 404.
 
 # Read-only catalogue endpoints a member token may read (API.md): their other methods are staff's.
-MEMBER_READABLE = {"tier-list"}
+MEMBER_READABLE = {"tier-list", "rewards", "reward"}
 HANDLERS = ("get", "post", "put", "patch", "delete")
 _CONVERTER = re.compile(r"<(?:(?P<converter>\w+):)?(?P<name>\w+)>")
 _DUMMIES = {"uuid": "00000000-0000-4000-8000-000000000000", "int": "1", "slug": "x"}
@@ -213,10 +218,13 @@ def test_the_walk_finds_the_staff_endpoints():
 @pytest.mark.parametrize(("method", "path", "name"), STAFF_OPERATIONS)
 def test_member_token_gets_403_on_every_staff_endpoint(member_client, method, path, name):
     MemberFactory(customer_no="R0001", name="Bob Secret")
-    for client in (member_client(), member_client(Member.objects.get(customer_no="R0001"))):
+    clients = (member_client(), member_client(Member.objects.get(customer_no="R0001")))
+    before = database_state()
+    for client in clients:
         response = getattr(client, method)(path, {}, format="json")
         _problem(response, 403, "permission_denied")
         assert b"Bob" not in response.content
+    assert database_state() == before
 
 
 # 4. A pagination parameter the list cannot use answers 400 naming it.
@@ -281,6 +289,9 @@ def test_the_next_cursor_still_pages_through_the_ledger(member_client):
     assert len(first["results"]) == 2
     second = client.get(first["next"]).json()
     assert len(second["results"]) == 1
+    assert second["next"] is None
+    pages = [row["points"] for row in first["results"] + second["results"]]
+    assert sorted(pages) == [1, 2, 3]  # every entry once, across the pages
 
 
 # 5. Token refresh has its own throttle, apart from sign-in attempts.
@@ -347,9 +358,11 @@ def test_default_refresh_rate_comes_from_the_environment():
 )
 def test_unknown_api_paths_answer_a_404_problem(admin_api, settings, debug, path):
     settings.DEBUG = debug
+    before = database_state()
     for method in ("get", "post", "put", "patch", "delete"):
         response = getattr(admin_api, method)(path, {}, format="json")
         _problem(response, 404, "not_found")
+    assert database_state() == before
 
 
 @pytest.mark.parametrize("debug", [True, False])
@@ -411,19 +424,20 @@ def test_a_money_filter_past_any_amount_answers_400(admin_api, name, value):
 )
 def test_a_body_value_of_the_wrong_json_type_answers_400(integration_api, field, value):
     member = MemberFactory(city="Beijing", marketing_consent=True)
+    before = database_state()
     answer = integration_api.put(
         f"/api/v1/members/{member.customer_no}/", {field: value}, format="json"
     )
     body = _problem(answer, 400, "validation_error")
     assert [(error["field"], error["code"]) for error in body["errors"]] == [(field, "invalid")]
-    member.refresh_from_db()
-    assert (member.city, member.marketing_consent) == ("Beijing", True)
+    assert database_state() == before  # the member as it was, no audit row
 
 
 def test_a_put_without_a_body_answers_400_and_changes_nothing(integration_api):
     member = MemberFactory(city="Beijing")
     path = f"/api/v1/members/{member.customer_no}/"
+    before = database_state()
     _problem(integration_api.put(path), 400, "parse_error")
     _problem(integration_api.put("/api/v1/members/NEW0001/"), 400, "parse_error")
-    assert not Member.objects.filter(customer_no="NEW0001").exists()
+    assert database_state() == before  # no member created, none changed
     assert integration_api.put(path, {}, format="json").status_code == 200

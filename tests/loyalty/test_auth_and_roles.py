@@ -1,10 +1,11 @@
-"""Who reaches what: the 401/403/404 rules of API.md, for every role and for members."""
+"""Who reaches what: the 401/403/404 rules of API.md, for every role and for members; a refused
+request changes nothing and mints no token."""
 
 import pytest
 
 from loyalty import roles
 from members.services.messages import member_message_send
-from tests.factories import MemberFactory, UserFactory
+from tests.factories import MemberFactory, UserFactory, database_state
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +72,7 @@ def test_member_token_exchange_acts_as_that_member_only(api, integration_api):
     me = api.get("/api/v1/me/")
     assert me.status_code == 200
     assert me.json()["name"] == "Alice"
+    _assert_problem(api.get("/api/v1/members/"), 403, "permission_denied")  # a member, not staff
     # The member token refreshes into another member token, still Alice's.
     refreshed = api.post("/api/v1/auth/token/refresh/", {"refresh": body["refresh"]}, format="json")
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {refreshed.json()['access']}")
@@ -81,7 +83,7 @@ def test_member_token_for_unknown_customer_answers_404(integration_api):
     response = integration_api.post(
         "/api/v1/auth/member-token/", {"customer_no": "NOPE"}, format="json"
     )
-    _assert_problem(response, 404, "not_found")
+    assert "access" not in _assert_problem(response, 404, "not_found")
 
 
 def test_member_token_for_closed_member_is_refused(integration_api):
@@ -89,7 +91,7 @@ def test_member_token_for_closed_member_is_refused(integration_api):
     response = integration_api.post(
         "/api/v1/auth/member-token/", {"customer_no": member.customer_no}, format="json"
     )
-    _assert_problem(response, 409, "member_inactive")
+    assert "access" not in _assert_problem(response, 409, "member_inactive")
 
 
 def test_existing_member_token_stops_working_once_the_member_is_closed(member_client):
@@ -104,8 +106,15 @@ def test_existing_member_token_stops_working_once_the_member_is_closed(member_cl
 @pytest.mark.parametrize("path", ["/api/v1/members/", "/api/v1/ingest/asset-snapshots/"])
 def test_member_token_never_reaches_staff_endpoints(member_client, path):
     client = member_client()
-    response = client.get(path) if "ingest" not in path else client.post(path, {}, format="json")
+    # The member's own snapshot, a body the integration role would store.
+    snapshot = {"customer_no": client.member.customer_no, "as_of": "2026-01-31", "deposits": "9"}
+    before = database_state()
+    if "ingest" in path:
+        response = client.post(path, {"snapshots": [snapshot]}, format="json")
+    else:
+        response = client.get(path)
     _assert_problem(response, 403, "permission_denied")
+    assert database_state() == before
 
 
 @pytest.mark.parametrize("suffix", ["", "points/entries/"])
@@ -120,10 +129,13 @@ def test_member_token_on_a_members_staff_page_answers_403_with_nothing(member_cl
 
 def test_member_token_cannot_issue_member_tokens(member_client):
     other = MemberFactory()
-    response = member_client().post(
+    client = member_client()
+    before = database_state()
+    response = client.post(
         "/api/v1/auth/member-token/", {"customer_no": other.customer_no}, format="json"
     )
-    _assert_problem(response, 403, "permission_denied")
+    assert "access" not in _assert_problem(response, 403, "permission_denied")
+    assert database_state() == before
 
 
 def test_staff_token_does_not_reach_member_endpoints(admin_api):
@@ -166,6 +178,7 @@ ENDPOINTS = [
 def test_each_role_reaches_what_api_md_gives_it(staff_client, role, method, path, body, allowed):
     MemberFactory(customer_no="R0001")
     client = staff_client(role)
+    before = database_state()
     if method in ("head", "options"):
         response = getattr(client, method)(path)
     else:
@@ -175,8 +188,9 @@ def test_each_role_reaches_what_api_md_gives_it(staff_client, role, method, path
     else:
         assert response.status_code == 403, (role, method, path)
         if method != "head":
-            _assert_problem(response, 403, "permission_denied")
+            assert "access" not in _assert_problem(response, 403, "permission_denied")
         assert b"R0001" not in response.content
+        assert database_state() == before  # no member changed, no snapshot stored
 
 
 def test_user_without_a_role_gets_403(staff_client):

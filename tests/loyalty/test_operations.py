@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from members.models import AssetSnapshot, Member
+from tests.factories import database_state
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,12 +99,14 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
 @pytest.mark.django_db
 def test_seed_demo_twice_duplicates_nothing(capsys):
     call_command("seed_demo", members=40, months=3, force=True)
-    counts = (Member.objects.count(), AssetSnapshot.objects.count())
+    counts = {table: rows for table, (rows, _) in database_state().items()}
     out = capsys.readouterr().out
     assert "integration" in out
     assert "-demo-2026" in out
     call_command("seed_demo", members=40, months=3, force=True)
-    assert (Member.objects.count(), AssetSnapshot.objects.count()) == counts == (40, 120)
+    # Not a row more in any table: members, snapshots, staff, rules, inbox, ledger, tiers...
+    assert {table: rows for table, (rows, _) in database_state().items()} == counts
+    assert (Member.objects.count(), AssetSnapshot.objects.count()) == (40, 120)
 
 
 @pytest.mark.django_db
@@ -119,8 +122,10 @@ import datetime as dt
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 from django.contrib.auth.models import User
+from django.utils import timezone
 from loyalty.timeutils import business_today
 from members.models import TierHistory
+from points.models import Entry
 
 def client(username):
     c = APIClient()
@@ -133,16 +138,20 @@ integration = client("integration")
 snapshot = {"customer_no": "D0000001", "as_of": str(today), "deposits": "5"}
 print("snapshots", integration.post("/api/v1/ingest/asset-snapshots/", {"snapshots": [snapshot]},
                                     format="json").status_code)
-moment = dt.datetime.combine(today, dt.time(10), dt.timezone(dt.timedelta(hours=8)))
-print("transactions", integration.post("/api/v1/ingest/transactions/", {"transactions": [
+# An hour ago, not 10:00 of today: before 10:00 in Shanghai that is in the future (refused).
+moment = timezone.now() - dt.timedelta(hours=1)
+ingested = integration.post("/api/v1/ingest/transactions/", {"transactions": [
     {"external_id": "DEMO-T1", "customer_no": "D0000001", "type": "card_spend", "amount": "100.00",
-     "occurred_at": moment.isoformat(), "channel": "pos"}]}, format="json").status_code)
+     "occurred_at": moment.isoformat(), "channel": "pos"}]}, format="json")
+print("transactions", ingested.status_code, ingested.json()["accepted"])
 token = integration.post("/api/v1/auth/member-token/", {"customer_no": "D0000001"},
                          format="json").json()["access"]
 member = APIClient()
 member.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
 print("me", member.get("/api/v1/me/").status_code)
 print("points", member.get("/api/v1/me/points/entries/").status_code)
+credited = Entry.objects.filter(transaction__external_id="DEMO-T1", kind="earn", points__gt=0)
+print("credited", "yes" if credited.exists() else "no")
 admin = client("admin")
 print("history", "some" if TierHistory.objects.exists() else "none")
 evaluate = admin.post("/api/v1/tiers/evaluate/", {}, format="json")
@@ -152,6 +161,9 @@ print("run", run["status"])
 simulate = admin.post("/api/v1/tiers/simulate/", {}, format="json")
 print("simulate", simulate.status_code)
 """
+
+
+DEMO_SCRIPT_PRINTS = set(re.findall(r'^print\("(\w+)"', DEMO_SCRIPT, re.MULTILINE))
 
 
 @pytest.mark.django_db(transaction=True)
@@ -178,12 +190,14 @@ def test_the_demo_migrates_seeds_and_serves_every_feature():
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    lines = dict(line.split() for line in result.stdout.splitlines() if line.count(" ") == 1)
+    printed = (line.partition(" ") for line in result.stdout.splitlines())
+    lines = {name: value for name, _, value in printed if name in DEMO_SCRIPT_PRINTS}
     assert lines == {
         "snapshots": "202",
-        "transactions": "202",
+        "transactions": "202 1",  # accepted
         "me": "200",
         "points": "200",
+        "credited": "yes",  # tasks in-process: the consumer credited it as the ingest committed
         "history": "some",  # seed_demo placed the members with a first evaluation
         "evaluate": "202",
         "run": "done",  # tasks in-process: the run finished within the request

@@ -1,5 +1,8 @@
 """Closing a member keeps the points through the notice period; reopening within it keeps every
-point; after it the closure becomes final and the balance is forfeited once."""
+point; after it the closure becomes final and the balance is forfeited once.
+
+The clock is frozen (``business_clock``), so "closed N days ago" is exactly N days before the
+moment the daily run reads: the boundaries are tested to the day, never off by a midnight."""
 
 import datetime as dt
 
@@ -17,7 +20,7 @@ from points.services.ledger import points_credit
 from points.services.reconciliation import points_reconcile
 from tests.factories import MemberFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("business_clock")]
 
 
 def _balance(member) -> int:

@@ -1,4 +1,10 @@
-"""The same transaction, delivered ten times by every route, credits once."""
+"""The same transaction, delivered ten times by every route, credits once; concurrent
+deliveries really run concurrently (each in its own thread and connection).
+
+The concurrent tests hold a lock on the account table while their threads start: a delivery
+that stored something new then waits there, inside its transaction, and the test observes in
+``pg_stat_activity`` who waits on whom (one delivery on the lock, the nine others on its inbox
+row) before letting them go, so the race is known to have been run, not merely attempted."""
 
 import csv
 import threading
@@ -15,7 +21,7 @@ from points.models import Account, Entry, Transaction
 from points.services.consumer import transactions_process_all
 from points.services.reconciliation import points_reconcile
 from points.tasks import transactions_ingest_task
-from tests.factories import MemberFactory, UserFactory
+from tests.factories import MemberFactory, UserFactory, lock_queue, table_write_locked
 from tests.points.conftest import ingest
 from tests.points.factories import EarningRuleFactory, tx_item
 
@@ -28,7 +34,10 @@ def _assert_credited_once(member, external_id: str, points: int) -> None:
     assert points_reconcile()[1] == []
 
 
-def _run_in_threads(targets) -> list[BaseException]:
+def _run_in_threads(targets) -> tuple[list[BaseException], set[int], set[int]]:
+    """Run each target in a thread of its own (its own connection, closed after), started
+    together while this connection holds the account table; ``(errors, the deliveries waiting
+    on that lock, the ones waiting behind them)`` once every thread that can has queued."""
     errors: list[BaseException] = []
     barrier = threading.Barrier(len(targets))
 
@@ -42,12 +51,14 @@ def _run_in_threads(targets) -> list[BaseException]:
             connection.close()
 
     threads = [threading.Thread(target=wrap, args=(target,)) for target in targets]
-    for thread in threads:
-        thread.start()
+    with table_write_locked(Account) as holder:
+        for thread in threads:
+            thread.start()
+        front, behind = lock_queue(holder=holder, waiters=len(targets))
     for thread in threads:
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in threads)
-    return errors
+    return errors, front, behind
 
 
 @pytest.mark.django_db
@@ -65,8 +76,13 @@ def test_same_transaction_from_ten_parallel_threads_credits_once():
     EarningRuleFactory(code="card")
     member = MemberFactory()
     item = tx_item(member, external_id="PAR1", amount="260.00")
-    errors = _run_in_threads([lambda: ingest([item])] * 10)
+    counts: list[dict] = []
+    errors, storing, waiting = _run_in_threads([lambda: counts.append(ingest([item]))] * 10)
     assert errors == []
+    # One delivery inserted the row and waited on the account table, inside its transaction;
+    # the nine others waited on that uncommitted row (ON CONFLICT), then found it there.
+    assert (len(storing), len(waiting)) == (1, 9)
+    assert sorted(count["accepted"] for count in counts) == [0] * 9 + [1]
     transactions_process_all()
     _assert_credited_once(member, "PAR1", 13)
 
@@ -99,8 +115,9 @@ def test_same_transaction_through_api_csv_and_task_together_credits_once(tmp_pat
     def via_task():
         transactions_ingest_task.delay([item])
 
-    errors = _run_in_threads([via_api] * 4 + [via_csv] * 3 + [via_task] * 3)
+    errors, storing, waiting = _run_in_threads([via_api] * 4 + [via_csv] * 3 + [via_task] * 3)
     assert errors == []
+    assert (len(storing), len(waiting)) == (1, 9)  # one stored it, nine waited on its row
     assert statuses == [202] * 4
     transactions_process_all()
     _assert_credited_once(member, "MIX1", 13)
@@ -111,9 +128,13 @@ def test_many_members_in_parallel_batches_reconcile():
     EarningRuleFactory(code="card")
     members = [MemberFactory() for _ in range(20)]
     items = [tx_item(members[i % 20], amount="40.00") for i in range(400)]
-    chunks = [items[i::4] for i in range(4)]
-    errors = _run_in_threads([lambda chunk=chunk: ingest(chunk) for chunk in chunks])
+    chunks = [items[i * 100 : (i + 1) * 100] for i in range(4)]  # each for all twenty members
+    errors, storing, waiting = _run_in_threads(
+        [lambda chunk=chunk: ingest(chunk) for chunk in chunks]
+    )
     assert errors == []
+    # All four batches were inside their transactions at once (on the account table).
+    assert (len(storing), len(waiting)) == (4, 0)
     transactions_process_all()
     assert Entry.objects.count() == 400
     assert sum(Account.objects.values_list("balance", flat=True)) == 800

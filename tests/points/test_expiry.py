@@ -1,16 +1,18 @@
+"""Expiry takes what is left of each due lot exactly once, also when runs overlap, and members
+are warned once ahead of it."""
+
 import datetime as dt
 import threading
 
 import pytest
 from django.db import connection
 
-from loyalty.timeutils import business_today
 from members.models import Message
 from points.models import Account, Entry, Lot
 from points.services.expiry import points_expire_due, points_expiry_warn
 from points.services.ledger import points_credit, points_debit
 from points.services.reconciliation import points_reconcile
-from tests.factories import MemberFactory
+from tests.factories import MemberFactory, lock_queue, table_write_locked
 
 
 def _credit_expiring(member, points: int, key: str) -> Lot:
@@ -35,6 +37,10 @@ def test_expiry_takes_what_is_left_of_due_lots_once():
 
 @pytest.mark.django_db(transaction=True)
 def test_expiry_run_concurrently_expires_each_lot_once():
+    """Four runs at once, each in its own thread and connection. While they start this test
+    holds the entry table, so the run that locked the accounts first waits there, inside its
+    transaction; the test observes that the three others wait behind it (on the account locks)
+    before letting them go."""
     members = [MemberFactory() for _ in range(5)]
     lots = [_credit_expiring(member, 40, f"c{i}") for i, member in enumerate(members)]
     today = lots[0].expires_on + dt.timedelta(days=1)
@@ -51,11 +57,16 @@ def test_expiry_run_concurrently_expires_each_lot_once():
             connection.close()
 
     threads = [threading.Thread(target=run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
+    with table_write_locked(Entry) as holder:
+        for thread in threads:
+            thread.start()
+        expiring, waiting = lock_queue(holder=holder, waiters=4)
     for thread in threads:
         thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
     assert errors == []
+    assert (len(expiring), len(waiting)) == (1, 3)  # the runs overlapped, not one after another
+    assert sorted(result["lots"] for result in results) == [0, 0, 0, 5]
     assert sum(result["lots"] for result in results) == 5
     assert Entry.objects.filter(kind="expire").count() == 5
     assert set(Account.objects.values_list("balance", flat=True)) == {0}
@@ -63,7 +74,7 @@ def test_expiry_run_concurrently_expires_each_lot_once():
 
 
 @pytest.mark.django_db
-def test_member_is_warned_once_before_points_expire():
+def test_member_is_warned_once_before_points_expire(business_clock):
     member = MemberFactory(preferred_language="en")
     lot = _credit_expiring(member, 25, "c1")
     warn_day = lot.expires_on - dt.timedelta(days=30)
@@ -73,4 +84,4 @@ def test_member_is_warned_once_before_points_expire():
     message = Message.objects.get(member=member)
     assert message.kind == "points_expiring"
     assert "25" in message.title
-    assert business_today() < lot.expires_on
+    assert business_clock.today < lot.expires_on

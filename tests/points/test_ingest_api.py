@@ -1,10 +1,15 @@
+"""The transaction ingest API: valid items are stored in the inbox once, each rejected item
+names its reasons while the rest of the batch goes on, and a refused batch (too large, a bad
+envelope, the wrong caller) changes nothing."""
+
 import datetime as dt
+import threading
 
 import pytest
-from django.utils import timezone
+from django.db import connection
 
 from points.models import Transaction
-from tests.factories import MemberFactory
+from tests.factories import MemberFactory, database_state, lock_queue, table_write_locked
 from tests.points.factories import tx_item
 
 pytestmark = pytest.mark.django_db
@@ -32,9 +37,9 @@ def test_resent_and_repeated_items_count_as_duplicates(integration_api, card_rul
     assert Transaction.objects.count() == 1
 
 
-def test_each_rejected_item_names_its_reasons_and_valid_ones_go_on(integration_api):
+def test_each_rejected_item_names_its_reasons_and_valid_ones_go_on(integration_api, business_clock):
     member = MemberFactory()
-    future = (timezone.now() + dt.timedelta(days=1)).isoformat()
+    future = (business_clock.now + dt.timedelta(days=1)).isoformat()
     items = [
         tx_item(member),
         tx_item(member, customer_no="NOBODY"),
@@ -64,17 +69,20 @@ def test_each_rejected_item_names_its_reasons_and_valid_ones_go_on(integration_a
     assert reasons[8] == {("amount", "min_value"), ("type", "invalid_choice")}
     assert 9 in reasons
     assert all(e["detail"] for row in body["rejected"] for e in row["errors"])
-    assert Transaction.objects.count() == 1
+    assert list(Transaction.objects.values_list("external_id", flat=True)) == [
+        items[0]["external_id"]
+    ]
 
 
 def test_oversized_batch_answers_413_and_stores_nothing(integration_api):
     member = MemberFactory()
     items = [tx_item(member) for _ in range(1001)]
+    before = database_state()
     response = integration_api.post(URL, {"transactions": items}, format="json")
     assert response.status_code == 413
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == "batch_too_large"
-    assert Transaction.objects.count() == 0
+    assert database_state() == before  # no inbox row, no account
 
 
 @pytest.mark.parametrize(
@@ -92,19 +100,26 @@ def test_oversized_batch_answers_413_and_stores_nothing(integration_api):
 def test_malformed_envelope_answers_a_problem_and_stores_nothing(
     integration_api, body, content_type, status, code
 ):
+    before = database_state()
     response = integration_api.generic("POST", URL, body, content_type=content_type)
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == code
-    assert Transaction.objects.count() == 0
+    assert database_state() == before
 
 
-def test_ingest_needs_the_integration_role(staff_client, member_client, api):
-    assert api.post(URL, {"transactions": []}, format="json").status_code == 401
-    response = staff_client("marketing").post(URL, {"transactions": []}, format="json")
-    assert response.status_code == 403
-    assert response.json()["code"] == "permission_denied"
-    assert member_client().post(URL, {"transactions": []}, format="json").status_code == 403
+def test_ingest_needs_the_integration_role(staff_client, member_client, api, card_rule):
+    member = MemberFactory()
+    batch = {"transactions": [tx_item(member)]}  # one the integration role would store
+    marketing, member_api = staff_client("marketing"), member_client(member)
+    before = database_state()
+    response = api.post(URL, batch, format="json")
+    assert (response.status_code, response.json()["code"]) == (401, "not_authenticated")
+    for client in (marketing, member_api):
+        response = client.post(URL, batch, format="json")
+        assert response.status_code == 403
+        assert response.json()["code"] == "permission_denied"
+    assert database_state() == before  # no inbox row, no account
 
 
 def test_a_trailing_newline_does_not_make_a_second_transaction(integration_api, card_rule):
@@ -154,20 +169,46 @@ def test_hostile_items_are_rejected_alone_and_the_rest_of_the_batch_goes_on(
     assert body["accepted"] == 1
     assert [row["index"] for row in body["rejected"]] == [0]
     assert field in {error["field"] for error in body["rejected"][0]["errors"]}
+    assert list(Transaction.objects.values_list("external_id", flat=True)) == [good["external_id"]]
 
 
+@pytest.mark.django_db(transaction=True)
 def test_storing_creates_the_missing_accounts_in_the_same_transaction(integration_api, card_rule):
-    # The consumer then finds every account in place: it never waits on another consumer's
-    # uncommitted new account (it skips accounts others hold instead).
+    """The consumer then finds every account in place: it never waits on another consumer's
+    uncommitted new account (it skips accounts others hold instead).
+
+    The request runs in a thread of its own while this test holds the account table: it has
+    inserted its inbox rows and waits to create the account, and this connection sees none of
+    those rows yet. So they commit with the account, not before it."""
     from points.models import Account
 
     known, new = MemberFactory(), MemberFactory()
     Account.objects.create(member=known, balance=0)
     items = [tx_item(known), tx_item(new), tx_item(new)]
-    response = integration_api.post(URL, {"transactions": items}, format="json")
+    responses: list = []
+
+    def send():
+        try:
+            responses.append(integration_api.post(URL, {"transactions": items}, format="json"))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=send)
+    with table_write_locked(Account) as holder:
+        thread.start()
+        creating, _ = lock_queue(holder=holder, waiters=1)
+        committed_meanwhile = Transaction.objects.count()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert len(creating) == 1  # the request, waiting to create the account
+    assert committed_meanwhile == 0
+    assert Transaction.objects.count() == 3
+    response = responses[0]
     assert response.json()["accepted"] == 3
     assert set(Account.objects.values_list("member_id", flat=True)) == {known.pk, new.pk}
-    assert Account.objects.get(member=new).balance == 0
+    # The consumer its commit woke (in-process here) found both accounts and credited them.
+    balances = dict(Account.objects.values_list("member_id", "balance"))
+    assert balances == {known.pk: 5, new.pk: 10}
 
 
 def test_uniform_and_varying_columns_are_stored_as_sent(integration_api, card_rule):
@@ -211,7 +252,7 @@ def test_text_postgresql_cannot_hold_is_one_rejected_item(integration_api, card_
 
 
 def test_transactions_beyond_the_plausibility_limits_are_rejected_with_their_reason(
-    integration_api, card_rule
+    integration_api, card_rule, business_clock
 ):
     from decimal import Decimal
 
@@ -223,7 +264,7 @@ def test_transactions_beyond_the_plausibility_limits_are_rejected_with_their_rea
         Decimal("100000000.00"),
     )
     member = MemberFactory()
-    now = timezone.now()
+    now = business_clock.now
     items = [
         tx_item(member, occurred_at="1900-01-01T00:00:00+00:00"),
         tx_item(member, occurred_at=(now - dt.timedelta(days=401)).isoformat()),
@@ -243,7 +284,9 @@ def test_transactions_beyond_the_plausibility_limits_are_rejected_with_their_rea
     }
 
 
-def test_the_plausibility_limits_are_the_programmes_settings(integration_api, card_rule):
+def test_the_plausibility_limits_are_the_programmes_settings(
+    integration_api, card_rule, business_clock
+):
     from decimal import Decimal
 
     from loyalty.models import ProgrammeSettings
@@ -254,7 +297,7 @@ def test_the_plausibility_limits_are_the_programmes_settings(integration_api, ca
         oldest_transaction_days=10, largest_transaction_amount=Decimal("500.00")
     )
     member = MemberFactory()
-    old = (timezone.now() - dt.timedelta(days=11)).isoformat()
+    old = (business_clock.now - dt.timedelta(days=11)).isoformat()
     items = [tx_item(member, occurred_at=old), tx_item(member, amount="500.01"), tx_item(member)]
     answer = integration_api.post(URL, {"transactions": items}, format="json").json()
     assert answer["accepted"] == 1

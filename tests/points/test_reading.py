@@ -1,3 +1,6 @@
+"""Reading points: a member's balance, pending and expiring points and own ledger (filtered,
+paged), staff reading a member's ledger, and reconciliation catching a tampered balance."""
+
 import datetime as dt
 
 import pytest
@@ -5,7 +8,6 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from loyalty import roles
-from loyalty.timeutils import business_today
 from points.models import Account
 from points.services.ledger import points_credit, points_debit
 from points.services.reconciliation import points_reconcile
@@ -42,7 +44,7 @@ def test_me_points_for_new_member_is_all_zero(member_client):
     }
 
 
-def test_me_entries_are_my_own_newest_first_with_filters(member_client):
+def test_me_entries_are_my_own_newest_first_with_filters(member_client, business_clock):
     client = member_client()
     member = client.member
     other = MemberFactory()
@@ -70,9 +72,11 @@ def test_me_entries_are_my_own_newest_first_with_filters(member_client):
         for row in client.get("/api/v1/me/points/entries/?kind=redeem").json()["results"]
     ]
     assert kinds == ["redeem"]
-    tomorrow = (business_today() + dt.timedelta(days=2)).isoformat()
+    today = business_clock.today.isoformat()
+    tomorrow = (business_clock.today + dt.timedelta(days=1)).isoformat()
     assert client.get(f"/api/v1/me/points/entries/?from={tomorrow}").json()["results"] == []
-    assert len(client.get(f"/api/v1/me/points/entries/?to={tomorrow}").json()["results"]) == 2
+    assert len(client.get(f"/api/v1/me/points/entries/?from={today}").json()["results"]) == 2
+    assert len(client.get(f"/api/v1/me/points/entries/?to={today}").json()["results"]) == 2
 
 
 def test_me_entries_cursor_pages(member_client):
@@ -109,8 +113,10 @@ def test_staff_read_a_member_ledger_and_unknown_member_is_404(staff_client):
 
 def test_member_token_cannot_read_another_members_ledger(member_client):
     other = MemberFactory()
+    points_credit(member=other, points=7, idempotency_key="theirs")
     response = member_client().get(f"/api/v1/members/{other.customer_no}/points/entries/")
-    assert response.status_code in (403, 404)
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
     assert "results" not in response.json()
 
 
@@ -131,19 +137,22 @@ def test_reconciliation_detects_a_tampered_balance(capsys):
     assert Account.objects.get(member=member).balance == 5000
 
 
-def test_me_points_lists_points_expiring_within_90_days_per_date(member_client):
+def test_me_points_lists_points_expiring_within_90_days_per_date(member_client, business_clock):
     from loyalty.services import programme_settings_update
 
-    programme_settings_update(actor=None, expiry_policy="exact", expiry_months=1)
     client = member_client()
-    now = dt.datetime.now(dt.UTC)
-    points_credit(member=client.member, points=30, idempotency_key="a", occurred_at=now)
-    points_credit(member=client.member, points=12, idempotency_key="b", occurred_at=now)
-    points_debit(member=client.member, points=2, idempotency_key="c")
+    now = business_clock.now
+    for months, key, points in [(1, "a", 30), (1, "b", 12), (2, "c", 5), (6, "d", 9)]:
+        programme_settings_update(actor=None, expiry_policy="exact", expiry_months=months)
+        points_credit(member=client.member, points=points, idempotency_key=key, occurred_at=now)
+    points_debit(member=client.member, points=2, idempotency_key="spent")
     expiring = client.get("/api/v1/me/points/").json()["expiring"]
-    assert len(expiring) == 1
-    assert expiring[0]["points"] == 40
-    assert dt.date.fromisoformat(expiring[0]["date"]) > business_today()
+    # Per date: the two one-month lots together, less what was spent; then the two-month lot.
+    # The six-month lot expires beyond the 90 days.
+    assert [row["points"] for row in expiring] == [40, 5]
+    first, second = (dt.date.fromisoformat(row["date"]) for row in expiring)
+    assert business_clock.today < first < second <= business_clock.today + dt.timedelta(days=90)
+    assert Account.objects.get(member=client.member).balance == 54
 
 
 @pytest.mark.parametrize(
