@@ -2,6 +2,7 @@
 transaction, with one audit row per save."""
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -11,6 +12,12 @@ from loyalty.models import AuditLog
 from members.models import Tier, TierBenefit
 from members.services.ladder import tier_save
 from tests.factories import UserFactory
+from tests.members.tier_helpers import members_state
+
+
+def _benefits() -> list[Any]:
+    return list(TierBenefit.objects.order_by("pk").values())
+
 
 pytestmark = pytest.mark.django_db
 
@@ -197,29 +204,37 @@ def test_saving_an_unchanged_tier_records_nothing(superuser_client, gold):
     ],
 )
 def test_an_invalid_add_form_writes_nothing(superuser_client, gold, fields, benefits):
+    before, benefits_before = members_state(), _benefits()
     response = superuser_client.post(ADD_URL, _form(benefits=benefits, **fields))
     assert response.status_code == 200  # the form again, with its errors
     assert response.context["errors"]
     assert not Tier.objects.filter(code="BLACK").exists()
     assert TierBenefit.objects.count() == 2  # GOLD's
     assert not AuditLog.objects.exists()
+    assert (members_state(), _benefits()) == (before, benefits_before)
 
 
 def test_an_invalid_change_form_writes_nothing(superuser_client, gold):
-    data = _form(gold, multiplier="-1")
+    before, benefits_before = members_state(), _benefits()
+    data = _form(gold, multiplier="-1", grace_periods=3)
+    data["benefits-0-text_en"] = "Edited"
     data["benefits-1-DELETE"] = "on"
     response = superuser_client.post(_change_url(gold), data)
     assert response.status_code == 200
+    assert response.context["errors"]
     gold.refresh_from_db()
-    assert gold.multiplier == Decimal("1.20")
+    assert (gold.multiplier, gold.grace_periods) == (Decimal("1.20"), 2)
     assert gold.benefits.count() == 2
     assert not AuditLog.objects.exists()
+    assert (members_state(), _benefits()) == (before, benefits_before)
 
 
 def test_deleting_a_tier_stays_refused(superuser_client, gold):
+    before, benefits_before = members_state(), _benefits()
     response = superuser_client.post(f"/admin/members/tier/{gold.pk}/delete/", {"post": "yes"})
     assert response.status_code == 403
     assert Tier.objects.filter(pk=gold.pk).exists()
+    assert (members_state(), _benefits()) == (before, benefits_before)
 
 
 def test_the_service_records_a_create_and_an_update():

@@ -10,8 +10,21 @@ from django.utils import timezone
 from loyalty.models import AuditLog
 from members.models import Member
 from tests.factories import AssetSnapshotFactory, MemberFactory
+from tests.members.tier_helpers import evaluate, ladder, members_state, snapshots, tier_of
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def gold_member():
+    """CRM003, a Gold member with snapshots and a tier history: what a refused PUT of an
+    existing member must leave as it is."""
+    ladder()
+    member = MemberFactory(customer_no="CRM003", name="韩梅梅", city="Nanjing")
+    snapshots(member, "150000.00")
+    evaluate()
+    assert tier_of(member) == "GOLD"
+    return member
 
 
 def test_put_creates_then_updates_only_the_given_fields(integration_api):
@@ -33,42 +46,100 @@ def test_put_creates_then_updates_only_the_given_fields(integration_api):
 
 
 def test_create_needs_a_name(integration_api):
+    before = members_state()
     response = integration_api.put("/api/v1/members/CRM002/", {"city": "Beijing"}, format="json")
     assert response.status_code == 400
     assert response.json()["errors"] == [
         {"field": "name", "code": "required", "detail": "A new member needs a name."}
     ]
+    assert members_state() == before
     assert not Member.objects.exists()
 
 
-@pytest.mark.parametrize(
-    ("body", "field", "code"),
-    [
-        ({"name": "x", "phone": "call me"}, "phone", "invalid_phone"),
-        ({"name": "x", "birth_date": "2999-01-01"}, "birth_date", "future_date"),
-        ({"name": "x", "joined_at": "31/12/2020"}, "joined_at", "invalid"),
-        ({"name": "x", "marketing_consent": "maybe"}, "marketing_consent", "invalid"),
-        ({"name": "x", "status": "deleted"}, "status", "invalid_choice"),
-        ({"name": "x", "preferred_language": "fr"}, "preferred_language", "invalid_choice"),
-        ({"name": "x" * 101}, "name", "max_length"),
-        ({"name": "x", "customer_no": "OTHER"}, "customer_no", "unknown_field"),
-        ({"name": None}, "name", "null"),
-    ],
-)
+BAD_FIELDS = [
+    (lambda today: {"name": "x", "phone": "call me"}, "phone", "invalid_phone"),
+    (
+        lambda today: {"name": "x", "birth_date": str(today + dt.timedelta(days=1))},
+        "birth_date",
+        "future_date",
+    ),
+    (
+        lambda today: {"name": "x", "joined_at": str(today + dt.timedelta(days=1))},
+        "joined_at",
+        "future_date",
+    ),
+    (lambda today: {"name": "x", "joined_at": "31/12/2020"}, "joined_at", "invalid"),
+    (lambda today: {"name": "x", "marketing_consent": "maybe"}, "marketing_consent", "invalid"),
+    (lambda today: {"name": "x", "status": "deleted"}, "status", "invalid_choice"),
+    (
+        lambda today: {"name": "x", "preferred_language": "fr"},
+        "preferred_language",
+        "invalid_choice",
+    ),
+    (lambda today: {"name": "x" * 101}, "name", "max_length"),
+    (lambda today: {"name": "x", "customer_no": "OTHER"}, "customer_no", "unknown_field"),
+    (lambda today: {"name": None}, "name", "null"),
+]
+BAD_FIELD_IDS = [
+    "phone",
+    "born_tomorrow",
+    "joins_tomorrow",
+    "joined_not_iso",
+    "consent",
+    "status",
+    "language",
+    "long_name",
+    "customer_no",
+    "null_name",
+]
+
+
+@pytest.mark.parametrize(("body", "field", "code"), BAD_FIELDS, ids=BAD_FIELD_IDS)
 def test_bad_fields_answer_400_with_field_errors_and_write_nothing(
-    integration_api, body, field, code
+    integration_api, business_clock, body, field, code
 ):
-    response = integration_api.put("/api/v1/members/CRM003/", body, format="json")
+    response = integration_api.put(
+        "/api/v1/members/CRM003/", body(business_clock.today), format="json"
+    )
     assert response.status_code == 400, response.content
     assert (field, code) in {(e["field"], e["code"]) for e in response.json()["errors"]}
     assert not Member.objects.exists()
     assert not AuditLog.objects.exists()
 
 
-def test_a_bad_customer_number_in_the_path_is_a_400(integration_api):
+@pytest.mark.parametrize(("body", "field", "code"), BAD_FIELDS, ids=BAD_FIELD_IDS)
+def test_bad_fields_for_an_existing_member_change_nothing(
+    integration_api, business_clock, gold_member, body, field, code
+):
+    before = members_state(gold_member)
+    response = integration_api.put(
+        "/api/v1/members/CRM003/", body(business_clock.today), format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert (field, code) in {(e["field"], e["code"]) for e in response.json()["errors"]}
+    assert members_state(gold_member) == before
+    assert before["tiers"] == {"CRM003": "GOLD"}
+
+
+def test_born_and_joined_today_is_accepted(integration_api, business_clock):
+    """The boundary of the ``future_date`` refusals above."""
+    today = business_clock.today
+    response = integration_api.put(
+        "/api/v1/members/CRM006/",
+        {"name": "x", "birth_date": today.isoformat(), "joined_at": today.isoformat()},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    member = Member.objects.get(customer_no="CRM006")
+    assert (member.birth_date, member.joined_at) == (today, today)
+
+
+def test_a_bad_customer_number_in_the_path_is_a_400(integration_api, gold_member):
+    before = members_state(gold_member)
     response = integration_api.put("/api/v1/members/bad%20no!/", {"name": "x"}, format="json")
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "customer_no"
+    assert members_state(gold_member) == before
 
 
 def test_status_changes_through_put_are_audited_and_closing_is_final_after_the_notice(
@@ -89,9 +160,14 @@ def test_status_changes_through_put_are_audited_and_closing_is_final_after_the_n
     )
     # Past the notice period (30 days) the closure is final: no reopening, no change.
     Member.objects.update(status_changed_at=timezone.now() - dt.timedelta(days=30, seconds=1))
-    reopened = integration_api.put("/api/v1/members/CRM004/", {"status": "active"}, format="json")
+    member = Member.objects.get()
+    before = members_state(member)
+    reopened = integration_api.put(
+        "/api/v1/members/CRM004/", {"status": "active", "city": "Xi'an"}, format="json"
+    )
     assert reopened.status_code == 409
     assert reopened.json()["code"] == "member_closed"
+    assert members_state(member) == before  # neither the status nor the city changed
     assert Member.objects.get().status == "closed"
     assert list(
         AuditLog.objects.filter(action__startswith="member.")
@@ -141,13 +217,23 @@ def test_list_filters_by_status_aum_joined_and_search(admin_api):
 
 
 @pytest.mark.parametrize(
-    "query", ["status=zombie", "aum_min=lots", "joined_from=yesterday", "page=abc", "page=999"]
+    ("query", "status", "code", "field"),
+    [
+        ("status=zombie", 400, "validation_error", "status"),
+        ("aum_min=lots", 400, "validation_error", "aum_min"),
+        ("joined_from=yesterday", 400, "validation_error", "joined_from"),
+        ("page=abc", 400, "invalid_page", "page"),
+        ("page=999", 404, "not_found", None),
+    ],
 )
-def test_bad_filters_answer_4xx_problems(admin_api, query):
+def test_bad_filters_answer_4xx_problems(admin_api, query, status, code, field):
     MemberFactory()
     response = admin_api.get(f"/api/v1/members/?{query}")
-    assert response.status_code in (400, 404)
+    assert response.status_code == status, response.content
     assert response["Content-Type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["code"] == code
+    assert [error["field"] for error in body.get("errors", [])] == ([field] if field else [])
 
 
 def test_page_size_is_at_most_200(admin_api):
@@ -165,6 +251,9 @@ def test_the_audit_log_refuses_raw_update_and_delete(integration_api):
     integration_api.put("/api/v1/members/CRM005/", {"name": "x"}, format="json")
     from django.db import DatabaseError, transaction
 
+    before = list(AuditLog.objects.values())
+    assert len(before) == 1
+
     for sql in ("UPDATE loyalty_auditlog SET reason = 'tampered'", "DELETE FROM loyalty_auditlog"):
         with (
             pytest.raises(DatabaseError, match="append-only"),
@@ -172,7 +261,7 @@ def test_the_audit_log_refuses_raw_update_and_delete(integration_api):
             connection.cursor() as cursor,
         ):
             cursor.execute(sql)
-    assert AuditLog.objects.count() == 1
+    assert list(AuditLog.objects.values()) == before
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from members.demo_tiers import seed_tiers
 from members.models import Tier, TierEvaluationRun, TierOverride
 from members.schedules import TIER_EVALUATION_SCHEDULE_NAME, tier_evaluation_schedule_ensure
 from tests.factories import MemberFactory, UserFactory
-from tests.members.tier_helpers import AS_OF, snapshots
+from tests.members.tier_helpers import AS_OF, members_state, snapshots
 
 pytestmark = pytest.mark.django_db
 
@@ -85,10 +85,8 @@ def test_admin_pages_render_for_the_programme_admin():
         assert client.get(url).status_code == 200, url
 
 
-def test_admin_simulator_shows_counts_and_saves_nothing():
-    seed_tiers()
-    snapshots(MemberFactory(), "60000.00")
-    client, _ = _admin_client(roles.PROGRAMME_ADMIN)
+def _simulator_form(gold_min_avg_aum: str) -> dict:
+    """The admin simulator's form: every active tier as it is, Gold's AUM threshold changed."""
     tiers = list(Tier.objects.filter(active=True).order_by("rank"))
     data = {
         "as_of": AS_OF.isoformat(),
@@ -98,19 +96,37 @@ def test_admin_simulator_shows_counts_and_saves_nothing():
     for index, tier in enumerate(tiers):
         data[f"form-{index}-code"] = tier.code
         data[f"form-{index}-min_avg_aum"] = (
-            "50000" if tier.code == "GOLD" else tier.min_avg_aum or ""
+            gold_min_avg_aum if tier.code == "GOLD" else tier.min_avg_aum or ""
         )
         data[f"form-{index}-min_contribution"] = tier.min_contribution or ""
         data[f"form-{index}-rule"] = tier.rule
-    response = client.post("/admin/members/tier/simulate/", data)
+    return data
+
+
+def test_admin_simulator_shows_counts_and_saves_nothing():
+    seed_tiers()
+    member = MemberFactory()
+    snapshots(member, "60000.00")
+    client, _ = _admin_client(roles.PROGRAMME_ADMIN)
+    before = members_state(member)
+    response = client.post("/admin/members/tier/simulate/", _simulator_form("50000"))
     assert response.status_code == 200
     assert response.context["result"]["moves"] == {"up": 1, "down": 0, "same": 0}
+    # Nothing saved: not the proposed threshold, no run, no tier, no audit row.
+    assert members_state(member) == before
     assert Tier.objects.get(code="GOLD").min_avg_aum == 100000
+    assert before["tiers"] == {member.customer_no: "STANDARD"}
 
 
 def test_admin_simulator_is_refused_without_tier_change_permission():
+    seed_tiers()
+    member = MemberFactory()
+    snapshots(member, "60000.00")
     client, _ = _admin_client(roles.MARKETING)
+    before = members_state(member)
     assert client.get("/admin/members/tier/simulate/").status_code == 403
+    assert client.post("/admin/members/tier/simulate/", _simulator_form("50000")).status_code == 403
+    assert members_state(member) == before
 
 
 def test_admin_starts_a_run(django_capture_on_commit_callbacks):
@@ -161,12 +177,16 @@ def test_admin_self_approval_is_refused():
         expires_at=timezone.now() + dt.timedelta(days=1),
         requested_by=user,
     )
-    client.post(
+    before = members_state(member)
+    response = client.post(
         "/admin/members/tieroverride/",
         {"action": "approve", "_selected_action": [str(override.pk)]},
     )
+    assert response.status_code == 302
     override.refresh_from_db()
     assert override.status == "pending"
+    assert members_state(member) == before  # no tier, history, message or audit row
+    assert before["tiers"] == {member.customer_no: "STANDARD"}
 
 
 def test_member_admin_shows_the_tier_and_its_history():

@@ -11,7 +11,15 @@ from members.selectors import member_tier_standing, member_tiers_for_earning
 from members.services.evaluation import tier_evaluate, tier_evaluation_start
 from members.services.overrides import tier_override_approve, tier_override_request
 from tests.factories import MemberFactory, UserFactory
-from tests.members.tier_helpers import AS_OF, evaluate, ladder, month_ends, snapshots, tier_of
+from tests.members.tier_helpers import (
+    AS_OF,
+    evaluate,
+    ladder,
+    members_state,
+    month_ends,
+    snapshots,
+    tier_of,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -388,8 +396,14 @@ def test_a_done_run_cannot_be_resumed_but_a_stuck_one_gets_workers_again(
     run.refresh_from_db()
     assert run.status == TierEvaluationRun.Status.DONE
     assert tier_of(member) == "GOLD"
-    with pytest.raises(EvaluationNotResumable):
+    before = members_state(member)
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(EvaluationNotResumable),
+    ):
         tier_evaluation_resume(run_id=run.run_id)
+    assert callbacks == []  # no task enqueued
+    assert members_state(member) == before  # the run, the tier, no audit row
 
 
 def test_the_daily_expiry_moves_a_member_back_when_the_override_ends(tiers):

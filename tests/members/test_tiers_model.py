@@ -99,7 +99,6 @@ def test_runs_month_after_month_follow_the_rules(histories, grace, to_qualified)
 
 
 def test_a_spent_time_budget_leaves_the_run_running_and_the_next_call_carries_on():
-    from members.models import TierEvaluationRun
     from members.services.evaluation import tier_evaluate, tier_evaluation_start
 
     ladder()
@@ -107,10 +106,17 @@ def test_a_spent_time_budget_leaves_the_run_running_and_the_next_call_carries_on
     for member in members:
         snapshots(member, "600000.00")
     run = tier_evaluation_start(as_of=AS_OF, chunk_size=1)
-    calls = 0
-    while run.status != TierEvaluationRun.Status.DONE:
+    # Three chunks of one member: each call takes one and stops there, the run still running;
+    # the fourth finds none left and marks the run done.
+    progress = []
+    for _call in range(4):
         run = tier_evaluate(run_id=run.run_id, time_budget=0)
-        calls += 1
-        assert run.processed == min(calls, 3)
-        assert calls <= 4
+        progress.append((run.status, run.processed, [tier_of(member) for member in members]))
+    standard, platinum = "STANDARD", "PLATINUM"
+    assert progress == [
+        ("running", 1, [platinum, standard, standard]),
+        ("running", 2, [platinum, platinum, standard]),
+        ("running", 3, [platinum, platinum, platinum]),
+        ("done", 3, [platinum, platinum, platinum]),
+    ]
     assert [tier_of(member) for member in members] == ["PLATINUM"] * 3

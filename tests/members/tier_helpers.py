@@ -2,8 +2,17 @@
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
-from members.models import AssetSnapshot, Member, Tier
+from members.models import (
+    AssetSnapshot,
+    Member,
+    MemberTier,
+    Tier,
+    TierEvaluationRun,
+    TierHistory,
+    TierOverride,
+)
 from members.services.evaluation import tier_evaluate, tier_evaluation_start
 
 AS_OF = dt.date(2026, 10, 31)
@@ -74,3 +83,38 @@ def tier_of(member: Member) -> str:
     from members.selectors import member_tier_get
 
     return member_tier_get(member=member).code  # type: ignore[union-attr]  # tiered in these tests
+
+
+def members_state(*members: Member) -> dict[str, Any]:
+    """What a refused request must leave as it was: the number of rows of every table of the
+    members app and of the audit log, the rows themselves of the tables a tier, override,
+    snapshot or member request writes, and the tier each of ``members`` holds (``None`` while no
+    tier is configured). Equal before and after: nothing was added, removed or altered."""
+    from django.apps import apps
+    from django.db.models import Model
+
+    from loyalty.models import AuditLog
+    from members.selectors import member_tier_get
+
+    models: list[type[Model]] = [*apps.get_app_config("members").get_models(), AuditLog]
+    rows: list[type[Model]] = [
+        Member,
+        AssetSnapshot,
+        Tier,
+        MemberTier,
+        TierOverride,
+        TierHistory,
+        TierEvaluationRun,
+    ]
+    tiers = {}
+    for member in members:
+        tier = member_tier_get(member=member)
+        tiers[member.customer_no] = tier.code if tier else None
+    return {
+        "counts": {model._meta.label: model._default_manager.count() for model in models},
+        "rows": {
+            model._meta.label: list(model._default_manager.order_by("pk").values())
+            for model in rows
+        },
+        "tiers": tiers,
+    }
