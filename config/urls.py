@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -22,6 +24,9 @@ urlpatterns = [
     # Last: every other path under /api/ is a 404 problem, DEBUG or not (see api_not_found).
     re_path(r"^api/", api_not_found, name="api-not-found"),
 ]
+
+if settings.DEBUG:
+    urlpatterns[-1:-1] = static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 handler400 = "loyalty.api.exceptions.handler400"
 handler403 = "loyalty.api.exceptions.handler403"

@@ -161,6 +161,10 @@ BUSINESS_TIME_ZONE = os.environ.get("BUSINESS_TIME_ZONE", "Asia/Shanghai")
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Uploads (reward images). The app serves them itself only with DEBUG=1; in production the proxy
+# (or a bucket mounted there) serves MEDIA_ROOT at MEDIA_URL.
+MEDIA_URL = os.environ.get("MEDIA_URL", "/media/")
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
 # WhiteNoise serves the admin's and the API docs' assets from STATIC_ROOT (after collectstatic),
 # so a production process needs no separate static file server.
 STORAGES = {
