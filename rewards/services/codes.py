@@ -165,19 +165,22 @@ def codes_generate(
     return CodesAdded(added=added, duplicates=0)
 
 
-def codes_free(*, reward: Reward) -> int:
-    """Unused codes of the reward that have not expired."""
-    return (
+def codes_free(*, reward: Reward, up_to: int | None = None) -> int:
+    """Unused codes of the reward that have not expired (counting no further than ``up_to``)."""
+    free = (
         CouponCode.objects.filter(reward=reward, redemption__isnull=True)
         .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=business_today()))
-        .count()
+        .order_by()
     )
+    if up_to is not None:
+        return len(free.values_list("pk", flat=True)[:up_to])
+    return free.count()
 
 
 def codes_low_notify(*, reward: Reward) -> StaffNotice | None:
     """Tell marketing when the reward's unused codes are below its threshold (once per pool
     size)."""
-    free = codes_free(reward=reward)
+    free = codes_free(reward=reward, up_to=reward.low_codes_threshold)
     if free >= reward.low_codes_threshold:
         return None
     pool = CouponCode.objects.filter(reward=reward).count()

@@ -11,8 +11,9 @@
    take the same code);
 4. the month's budget and the stock, each by one conditional ``UPDATE`` that changes nothing when
    too little is left (and check constraints that refuse a negative stock or an overspent budget
-   whatever the statement). These come last: the reward's row is the one every redemption of a
-   popular reward contends for, and its lock is held only from there to the commit.
+   whatever the statement). These come last, after the member's message: the reward's row is
+   the one every redemption of a popular reward contends for, and its lock is held only from
+   there to the commit.
 
 Any refusal raises before the commit, so nothing is half-written. The account lock serialises a
 member's own redemptions: the limit and the balance are checked on what their previous ones
@@ -188,10 +189,6 @@ def redemption_create(*, member: Member, reward_id: Any, quantity: int = 1) -> R
         taken = _take_codes(reward=reward, redemption=redemption, quantity=quantity, now=now)
         if reward.uses_codes and taken < quantity:
             raise OutOfStock()
-        if not _spend_budget(reward=reward, redemption=redemption):
-            raise BudgetExhausted()
-        if not _take_stock(reward=reward, quantity=quantity):
-            raise OutOfStock()
         if reward.uses_codes:
             codes_low_notify(reward=reward)
         _message(
@@ -203,6 +200,10 @@ def redemption_create(*, member: Member, reward_id: Any, quantity: int = 1) -> R
                 "it is on its way."
             ),
         )
+        if not _spend_budget(reward=reward, redemption=redemption):
+            raise BudgetExhausted()
+        if not _take_stock(reward=reward, quantity=quantity):
+            raise OutOfStock()
     return redemption
 
 

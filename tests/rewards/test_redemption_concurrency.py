@@ -154,3 +154,31 @@ def test_one_key_sent_eight_times_at_once_redeems_once(db):
     assert Account.objects.get(member=member).balance == 900
     reward.refresh_from_db()
     assert reward.stock == 4
+
+
+def test_a_code_another_transaction_holds_is_skipped_not_waited_for(db):
+    """The code pool is read with SKIP LOCKED: while another transaction holds the first free
+    code, a redemption takes the next one instead of queueing behind it."""
+    from django.db import transaction
+
+    reward = RewardFactory(category="coupon", points_price=10)
+    codes_add(reward=reward, codes=[("HELD-0001", None), ("FREE-0002", None)], actor=None)
+    member = MemberFactory()
+    fund(member, 100)
+    token = _token(member)
+    result = {}
+
+    def redeem():
+        result["response"] = _redeem(token, reward.pk)
+
+    with transaction.atomic():
+        held = CouponCode.objects.select_for_update().get(code="HELD-0001")
+        thread = threading.Thread(target=redeem)
+        thread.start()
+        thread.join(timeout=20)
+        still_waiting = thread.is_alive()
+        held.refresh_from_db()
+    thread.join(timeout=60)
+    assert not still_waiting, "the redemption waited for the held code"
+    assert result["response"].status_code == 201
+    assert result["response"].json()["coupon_code"] == "FREE-0002"
