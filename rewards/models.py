@@ -190,6 +190,7 @@ class CouponCode(models.Model):
     class Meta:
         verbose_name = _("coupon code")
         verbose_name_plural = _("coupon codes")
+        ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["reward", "code"], name="rewards_code_once"),
         ]

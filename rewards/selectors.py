@@ -18,7 +18,6 @@ from django.db.models import (
     F,
     IntegerField,
     OuterRef,
-    Prefetch,
     Q,
     QuerySet,
     Subquery,
@@ -98,6 +97,7 @@ def rewards_for_member(
     quantity: int = 1,
     now: dt.datetime | None = None,
     include_ended: bool = True,
+    balance: int | None = None,
 ) -> QuerySet[Reward]:
     """The active rewards (without those whose window has closed unless ``include_ended``),
     each annotated for ``member`` redeeming ``quantity``:
@@ -108,7 +108,10 @@ def rewards_for_member(
     now = now or timezone.now()
     starts = period_starts(now)
     tier = member_tier_get(member=member)
-    balance = Account.objects.filter(member=member).values_list("balance", flat=True).first() or 0
+    if balance is None:  # a caller holding the account lock knows it
+        balance = (
+            Account.objects.filter(member=member).values_list("balance", flat=True).first() or 0
+        )
     today = now.astimezone(business_tz()).date()
     # Unused, unexpired codes, counted through the free-code index up to FREE_CODES_COUNTED: a
     # pool of a million costs what one of a thousand does.
@@ -191,9 +194,7 @@ def reward_for_member(*, member: Member, reward_id: Any, quantity: int = 1) -> R
 
 def redemption_list() -> QuerySet[Redemption]:
     """Every redemption, for staff, with its member, reward and codes (in the order given)."""
-    return Redemption.objects.select_related("member", "reward").prefetch_related(
-        Prefetch("codes", queryset=CouponCode.objects.order_by("id"))
-    )
+    return Redemption.objects.select_related("member", "reward").prefetch_related("codes")
 
 
 def member_redemptions(*, member: Member) -> QuerySet[Redemption]:

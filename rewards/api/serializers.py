@@ -140,8 +140,13 @@ class RedemptionOutputSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_coupon_codes(self, redemption: Redemption) -> list[str]:
-        # Prefetched in code order by the selectors (rewards.selectors.redemption_list).
-        return [code.code for code in redemption.codes.all()]
+        # Prefetched in code order by the selectors (rewards.selectors.redemption_list); read
+        # once per redemption for both fields.
+        codes = getattr(redemption, "_code_list", None)
+        if codes is None:
+            codes = [code.code for code in redemption.codes.all()]
+            redemption._code_list = codes  # type: ignore[attr-defined]
+        return codes
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_coupon_code(self, redemption: Redemption) -> str | None:

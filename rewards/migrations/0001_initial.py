@@ -104,6 +104,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'coupon code',
                 'verbose_name_plural': 'coupon codes',
+                'ordering': ['id'],
             },
         ),
         migrations.CreateModel(

@@ -152,10 +152,10 @@ def redemption_create(*, member: Member, reward_id: Any, quantity: int = 1) -> R
         raise ValueError(f"quantity must be 1 to {MAX_QUANTITY}")
     now = timezone.now()
     with transaction.atomic():
-        accounts_lock(member_ids=[member.pk])
+        account = accounts_lock(member_ids=[member.pk])[member.pk]
         member = Member.objects.get(pk=member.pk)  # the status as of the lock
         reward = (
-            rewards_for_member(member=member, quantity=quantity, now=now)
+            rewards_for_member(member=member, quantity=quantity, now=now, balance=account.balance)
             .filter(pk=reward_id)
             .first()
         )
