@@ -266,6 +266,13 @@ def test_strict_bodies_refuse_unknown_fields(schema):
         ("post", "/api/v1/tiers/overrides/"),
         ("post", "/api/v1/tiers/overrides/{override_id}/approve/"),
         ("post", "/api/v1/tiers/overrides/{override_id}/reject/"),
+        ("post", "/api/v1/rewards/"),
+        ("patch", "/api/v1/rewards/{reward_id}/"),
+        ("post", "/api/v1/rewards/{reward_id}/codes/"),
+        ("post", "/api/v1/me/redemptions/"),
+        ("post", "/api/v1/redemptions/{redemption_id}/fulfil/"),
+        ("post", "/api/v1/redemptions/{redemption_id}/cancel/"),
+        ("post", "/api/v1/redemptions/{redemption_id}/cash-payment/"),
     }
     closed = {
         (method, path)
