@@ -26,7 +26,13 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "auth.view_user",
     ),
     MARKETING: (
-        "rewards.*",
+        # The catalogue, code pools and fulfilment; a co-payment is recorded by the integration
+        # account only (the bank collected it).
+        "rewards.*_reward",
+        "rewards.*_couponcode",
+        "rewards.view_*",
+        "rewards.fulfil_redemption",
+        "rewards.cancel_redemption",
         "events.*",
         "members.view_tier",
         "members.*segment*",

@@ -1,9 +1,11 @@
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import models, transaction
 from django.db.models.fields.files import FieldFile
 from django.forms.models import model_to_dict
+from django.utils import translation
 
 from loyalty.models import AuditAction, AuditLog, ProgrammeSettings, StaffNotice
 from loyalty.selectors import programme_settings_get
@@ -69,13 +71,15 @@ def staff_notice_send(
     it was already said). Title and body are rendered in the programme's default language with
     ``data`` filled in when given as lazy translations."""
     data = data or {}
+    with translation.override(settings.LANGUAGE_CODE):
+        rendered_title, rendered_body = (str(title) % data)[:200], str(body) % data
     notice, created = StaffNotice.objects.get_or_create(
         dedupe_key=dedupe_key,
         defaults={
             "kind": kind,
             "role": role,
-            "title": (str(title) % data)[:200],
-            "body": str(body) % data,
+            "title": rendered_title,
+            "body": rendered_body,
             "data": data,
         },
     )

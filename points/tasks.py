@@ -23,7 +23,7 @@ from points.services.ingest import (
     transactions_store,
     transactions_sweep,
 )
-from points.services.reconciliation import points_reconcile
+from points.services.reconciliation import ledger_reconcile
 from points.validation import transaction_items_validate
 
 logger = logging.getLogger(__name__)
@@ -90,11 +90,19 @@ def points_expire_due_task() -> dict[str, int]:
 
 @shared_task(name="points.reconcile")
 def points_reconcile_task() -> dict[str, Any]:
-    """Nightly: check every account against its ledger and log the outcome."""
-    checked, discrepancies = points_reconcile()
-    if discrepancies:
-        for discrepancy in discrepancies:
-            logger.error("points reconciliation: %s", discrepancy.describe())
-    else:
-        logger.info("points reconciliation: %s accounts, all consistent", checked)
-    return {"checked": checked, "discrepancies": len(discrepancies)}
+    """Nightly: check every account against its ledger and every debit against its lot
+    consumptions, and log the outcome."""
+    report = ledger_reconcile()
+    for line in report.lines():
+        logger.error("points reconciliation: %s", line)
+    if report.consistent:
+        logger.info(
+            "points reconciliation: %s accounts, %s debits, all consistent",
+            report.accounts,
+            report.debits,
+        )
+    return {
+        "checked": report.accounts,
+        "debits": report.debits,
+        "discrepancies": len(report.account_discrepancies) + len(report.debit_discrepancies),
+    }

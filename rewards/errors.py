@@ -47,3 +47,10 @@ class CashUnpaid(Conflict):
 class CashNotDue(Conflict):
     code = "cash_not_due"
     default_detail = _("This redemption has no cash co-payment open.")
+
+
+class CashPaid(Conflict):
+    code = "cash_paid"
+    default_detail = _(
+        "The co-payment of this redemption is paid; please ask the bank to cancel it."
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import (
+    BigIntegerField,
     Case,
     CharField,
     DateTimeField,
@@ -26,7 +27,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce, Least
+from django.db.models.functions import Cast, Coalesce, Least
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -137,7 +138,8 @@ def rewards_for_member(
     spent = BudgetMonth.objects.filter(reward=OuterRef("pk"), month=month_of(now)).values(
         "points_spent"
     )[:1]
-    price = F("points_price") * quantity
+    # In bigint: a price near the column's limit times a quantity passes int4.
+    price = Cast("points_price", BigIntegerField()) * Value(quantity)
     tier_ok = Q(eligible_tiers=[])
     if tier is not None:
         tier_ok |= Q(eligible_tiers__contains=[tier.code])

@@ -682,32 +682,34 @@ def points_debit(
 def points_refund(
     *,
     debit: Entry,
-    idempotency_key: str,
     description: Any = "",
     reference: str = "",
     rules: dict[str, Any] | None = None,
 ) -> Entry:
-    """Give a ``redeem`` debit's points back once per ``idempotency_key`` (a repeated call
-    returns the first refund), into the lots it drew from with their original expiry dates;
-    what has expired in between expires again at once. Call it inside the transaction that
-    cancels what the points paid for."""
+    """Give a ``redeem`` debit's points back, once per debit (the refund's idempotency key is
+    the debit's: a repeated call returns the first refund), into the lots it drew from with
+    their original expiry dates; what has expired in between expires again at once. Call it
+    inside the transaction that cancels what the points paid for.
+
+    Raises :class:`MemberInactive` once a closed membership is final (its points forfeited):
+    points given back then would never be forfeited."""
     if debit.kind != Entry.Kind.REDEEM:
         raise ValueError(f"only a redemption's debit is refunded, not {debit.kind}")
-    member = debit.member
+    key = f"refund:{debit.public_id}"
     with transaction.atomic():
         accounts = accounts_lock(member_ids=[debit.member_id])
+        member = Member.objects.get(pk=debit.member_id)
         existing = _existing_entry(
-            idempotency_key=idempotency_key,
-            member=member,
-            kind=Entry.Kind.REFUND,
-            points=-debit.points,
+            idempotency_key=key, member=member, kind=Entry.Kind.REFUND, points=-debit.points
         )
         if existing is not None:
             return existing
+        if member.closure_final_at is not None:
+            raise MemberInactive()
         batch = LedgerBatch(accounts=accounts)
         state = batch.refund(
             debit=debit,
-            idempotency_key=idempotency_key,
+            idempotency_key=key,
             today=business_date(batch.now),
             description=description,
             reference=reference,

@@ -109,29 +109,43 @@ def points_reconcile(*, limit: int = 20) -> tuple[int, list[Discrepancy]]:
     ]
 
 
+# When lots began recording their consumptions: debits before have none to check.
+_SINCE = (
+    "SELECT COALESCE((SELECT applied FROM django_migrations WHERE app = 'points' "
+    "AND name = '0007_lot_consumptions'), '-infinity'::timestamptz)"
+)
+
+
 def consumptions_reconcile(*, limit: int = 20) -> tuple[int, list[DebitDiscrepancy]]:
     """``(debits checked, first discrepancies)``. A debit's consumption rows must sum to its
     points; only a ``reverse`` may draw less (what the balance lacked became debt), never more.
-    Consumption rows must belong to a debit of the same member."""
-    entry, consumption = (
-        connection.ops.quote_name(model._meta.db_table) for model in (Entry, Consumption)
+    Consumption rows must belong to a debit, and they and their lots to the debit's member.
+
+    Debits written before lots recorded their consumptions (migration
+    ``points.0007_lot_consumptions``, whose time of applying is the cutoff) have none to check.
+    """
+    entry, consumption, lot = (
+        connection.ops.quote_name(model._meta.db_table) for model in (Entry, Consumption, Lot)
     )
     sql = f"""
         WITH drawn AS (
-            SELECT entry_id, SUM(points) AS consumed, MIN(member_id) AS member_low,
-                   MAX(member_id) AS member_high
-            FROM {consumption} GROUP BY entry_id
+            SELECT c.entry_id, SUM(c.points) AS consumed, MIN(c.member_id) AS member_id,
+                   COUNT(DISTINCT c.member_id) > 1 OR bool_or(l.member_id <> c.member_id)
+                       AS mixed
+            FROM {consumption} c JOIN {lot} l ON l.id = c.lot_id GROUP BY c.entry_id
+        ), checked AS (
+            SELECT id, member_id, kind, points FROM {entry}
+            WHERE points < 0 AND created_at >= ({_SINCE})
         ), debits AS (
-            SELECT COALESCE(e.member_id, d.member_low) AS member_id,
+            SELECT COALESCE(e.member_id, d.member_id) AS member_id,
                    COALESCE(e.id, d.entry_id) AS entry_id, COALESCE(e.kind, '?') AS kind,
                    COALESCE(-e.points, 0) AS points, COALESCE(d.consumed, 0) AS consumed,
-                   e.id IS NULL OR d.member_low <> e.member_id
-                       OR d.member_high <> e.member_id AS foreign_rows
-            FROM (SELECT id, member_id, kind, points FROM {entry} WHERE points < 0) e
+                   e.id IS NULL OR d.mixed OR d.member_id <> e.member_id AS foreign_rows
+            FROM checked e
             FULL OUTER JOIN drawn d ON d.entry_id = e.id
         )
         SELECT member_id, entry_id, kind, points, consumed,
-               (SELECT COUNT(*) FROM {entry} WHERE points < 0) AS checked
+               (SELECT COUNT(*) FROM checked) AS checked
         FROM debits
         WHERE foreign_rows
            OR consumed > points
@@ -142,10 +156,43 @@ def consumptions_reconcile(*, limit: int = 20) -> tuple[int, list[DebitDiscrepan
     with connection.cursor() as cursor:
         cursor.execute(sql, [limit])
         rows = cursor.fetchall()
-    checked = rows[0][5] if rows else Entry.objects.filter(points__lt=0).count()
+        if rows:
+            checked = rows[0][5]
+        else:
+            cursor.execute(
+                f"SELECT COUNT(*) FROM {entry} WHERE points < 0 AND created_at >= ({_SINCE})"  # noqa: S608
+            )
+            checked = cursor.fetchone()[0]
     return checked, [
         DebitDiscrepancy(
             member_id=row[0], entry_id=row[1], kind=row[2], points=int(row[3]), consumed=int(row[4])
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class LedgerReport:
+    """What :func:`ledger_reconcile` found: every check of this module, in one report."""
+
+    accounts: int
+    account_discrepancies: list[Discrepancy]
+    debits: int
+    debit_discrepancies: list[DebitDiscrepancy]
+
+    @property
+    def consistent(self) -> bool:
+        return not self.account_discrepancies and not self.debit_discrepancies
+
+    def lines(self) -> list[str]:
+        return [item.describe() for item in self.account_discrepancies] + [
+            item.describe() for item in self.debit_discrepancies
+        ]
+
+
+def ledger_reconcile(*, limit: int = 20) -> LedgerReport:
+    """Every account against its ledger and every debit against its consumptions (the
+    command and the nightly task report this)."""
+    accounts, account_discrepancies = points_reconcile(limit=limit)
+    debits, debit_discrepancies = consumptions_reconcile(limit=limit)
+    return LedgerReport(accounts, account_discrepancies, debits, debit_discrepancies)

@@ -101,7 +101,7 @@ class RewardOutputSerializer(serializers.Serializer):
 
 class RedemptionOutputSerializer(serializers.ModelSerializer):
     """A redemption. ``coupon_code`` is the first code given (``coupon_codes`` all of them, one
-    per unit); both are empty once it is cancelled."""
+    per unit, in the order given); both are empty once it is cancelled (its codes are void)."""
 
     reward_id = serializers.UUIDField()
     reward_name = serializers.SerializerMethodField()
@@ -142,6 +142,8 @@ class RedemptionOutputSerializer(serializers.ModelSerializer):
     def get_coupon_codes(self, redemption: Redemption) -> list[str]:
         # Prefetched in code order by the selectors (rewards.selectors.redemption_list); read
         # once per redemption for both fields.
+        if redemption.status == Redemption.Status.CANCELLED:
+            return []  # void: a cancelled redemption's codes are never used
         codes = getattr(redemption, "_code_list", None)
         if codes is None:
             codes = [code.code for code in redemption.codes.all()]

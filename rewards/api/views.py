@@ -29,6 +29,7 @@ from rewards.api.serializers import RedemptionOutputSerializer, RewardOutputSeri
 from rewards.errors import (
     BudgetExhausted,
     CashNotDue,
+    CashPaid,
     CashUnpaid,
     LimitExceeded,
     NotEligible,
@@ -173,13 +174,19 @@ class RewardDetailApi(APIView):
             raise RewardNotFound()
         return Response(self.OutputSerializer(reward, context={"request": request}).data)
 
+    class PatchSerializer(RewardInputSerializer):
+        """Any of a reward's fields but its ``code``, which never changes (redemptions, the
+        admin and the demo name a reward by it)."""
+
+        code = None  # type: ignore[assignment]
+
     @extend_schema(
-        request=InputSerializer(partial=True),
+        request=PatchSerializer(partial=True),
         responses={200: OutputSerializer, **problems(RewardNotFound)},
     )
     def patch(self, request, reward_id):
         reward = reward_get(reward_id=reward_id)
-        serializer = self.InputSerializer(data=request.data, partial=True)
+        serializer = self.PatchSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
         reason = changes.pop("reason", "")
@@ -338,8 +345,9 @@ class MeRedemptionDetailApi(APIView):
 @extend_schema(tags=["me"])
 @nested_components
 class MeRedemptionCancelApi(APIView):
-    """Cancel my pending redemption: points back, with their original expiry. Cancelling a
-    cancelled one answers the same; a fulfilled one is 409 ``redemption_closed``."""
+    """Cancel my pending redemption: points back, with their original expiry; its coupon codes
+    are void. Cancelling a cancelled one answers the same; a fulfilled one is 409
+    ``redemption_closed``, one whose co-payment is paid 409 ``cash_paid``."""
 
     permission_classes = [IsMember]
     OutputSerializer = RedemptionOutputSerializer
@@ -350,7 +358,12 @@ class MeRedemptionCancelApi(APIView):
         responses={
             200: OutputSerializer,
             **problems(
-                IdempotencyKeyInvalid, RedemptionNotFound, RedemptionClosed, IdempotencyConflict
+                IdempotencyKeyInvalid,
+                RedemptionNotFound,
+                RedemptionClosed,
+                CashPaid,
+                MemberInactive,
+                IdempotencyConflict,
             ),
         },
     )
@@ -422,7 +435,8 @@ class RedemptionFulfilApi(APIView):
 @extend_schema(tags=["rewards"])
 @nested_components
 class RedemptionCancelApi(APIView):
-    """Staff: cancel a redemption before it is fulfilled; points, stock and codes go back."""
+    """Staff: cancel a redemption before it is fulfilled; points and stock go back, its codes
+    are void (a paid co-payment is recorded as to be paid back in the audit log)."""
 
     permission_classes = [HasRolePermission]
     required_permissions = ("rewards.cancel_redemption",)
@@ -438,7 +452,11 @@ class RedemptionCancelApi(APIView):
         responses={
             200: OutputSerializer,
             **problems(
-                IdempotencyKeyInvalid, RedemptionNotFound, RedemptionClosed, IdempotencyConflict
+                IdempotencyKeyInvalid,
+                RedemptionNotFound,
+                RedemptionClosed,
+                MemberInactive,
+                IdempotencyConflict,
             ),
         },
     )

@@ -8,7 +8,9 @@ Rewards are never deleted (redemptions name them): they are deactivated.
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from loyalty.models import AuditAction
 from loyalty.services import audit_log_record, audited_changes, audited_values
@@ -32,9 +34,12 @@ def reward_create(*, actor: Any, fields: dict[str, Any]) -> Reward:
 def reward_update(
     *, reward: Reward, actor: Any, changes: dict[str, Any], reason: str = ""
 ) -> Reward:
-    """Apply ``changes`` (only the fields staff changed) to the stored reward, locked meanwhile:
-    a redemption's concurrent stock decrement is neither lost nor overwritten by the value a
-    form was loaded with. Raises ``ValidationError`` for invalid values (nothing written)."""
+    """Apply ``changes`` (only the fields staff changed) to the stored reward, locked meanwhile,
+    so fields staff did not change are never written back stale. ``stock`` is the value staff
+    set (the admin refuses one from a form that redemptions have overtaken). Raises
+    ``ValidationError`` for invalid values or a changed ``code`` (nothing written)."""
+    if "code" in changes and changes["code"] != reward.code:
+        raise ValidationError({"code": _("A reward's code never changes.")})
     stored = Reward.objects.select_for_update().get(pk=reward.pk)
     values = audited_values(stored)
     for name, value in changes.items():

@@ -56,6 +56,15 @@ def code_validate(code: Any) -> str:
 def codes_from_csv(text: str) -> list[tuple[str, dt.date | None]]:
     """The codes of a CSV file: a ``code`` column and an optional ``expires_on``
     (YYYY-MM-DD). Raises ``ValidationError`` naming every bad line; nothing is kept then."""
+    try:
+        return _csv_rows(text)
+    except csv.Error as error:  # a field over the csv module's limit, a NUL byte...
+        raise ValidationError(
+            _("The CSV file cannot be read: %(error)s") % {"error": error}
+        ) from error
+
+
+def _csv_rows(text: str) -> list[tuple[str, dt.date | None]]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     if not reader.fieldnames or "code" not in [name.strip() for name in reader.fieldnames]:
         raise ValidationError(_("The CSV file needs a header line with a 'code' column."))

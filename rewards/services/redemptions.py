@@ -20,9 +20,10 @@ member's own redemptions: the limit and the balance are checked on what their pr
 committed.
 
 :func:`redemption_cancel` (member while pending, staff before fulfilment) refunds the points into
-the lots they came from (``points_refund``), gives stock, budget and codes back and marks the
-redemption cancelled, under the redemption's row lock and only from ``pending``: asked twice, or
-concurrently, it refunds once. Each change sends the member a message.
+the lots they came from (``points_refund``), gives budget and stock back, voids the codes the
+member was shown and marks the redemption cancelled, under the redemption's row lock and only
+from ``pending``: asked twice, or concurrently, it refunds once. Creating, fulfilling and
+cancelling each send the member a message.
 """
 
 import datetime as dt
@@ -47,6 +48,7 @@ from points.services.ledger import accounts_lock, points_debit, points_refund
 from rewards.errors import (
     BudgetExhausted,
     CashNotDue,
+    CashPaid,
     CashUnpaid,
     LimitExceeded,
     NotEligible,
@@ -216,32 +218,38 @@ def _locked(redemption: Redemption) -> Redemption:
 
 
 def redemption_cancel(*, redemption: Redemption, actor: Any = None, reason: str = "") -> Redemption:
-    """Cancel a pending redemption: points back into their lots, stock, budget and codes back.
+    """Cancel a pending redemption: points back into their lots, budget and stock back (in the
+    order a redemption takes them, so the two never deadlock). Its coupon codes were shown to
+    the member, so they are void: kept by the cancelled redemption, never given again.
+
     ``actor`` is the staff user (``None``: the member). A cancelled one is returned unchanged
-    (asked twice, it refunds once); a fulfilled one raises :class:`RedemptionClosed`."""
+    (asked twice, it refunds once); a fulfilled one raises :class:`RedemptionClosed`. A member
+    cannot cancel once the co-payment is paid (:class:`CashPaid`); staff can, and the audit row
+    records the cash to pay back. Once a closed membership is final the points cannot come back
+    (``MemberInactive``)."""
     with transaction.atomic():
         redemption = _locked(redemption)
         if redemption.status == Redemption.Status.CANCELLED:
             return redemption
         if redemption.status != Redemption.Status.PENDING:
             raise RedemptionClosed()
+        if actor is None and redemption.cash_paid_at is not None:
+            raise CashPaid()
         reward = redemption.reward
         now = timezone.now()
         redemption.refund = points_refund(
             debit=redemption.debit,
-            idempotency_key=f"redemption:{redemption.pk}:refund",
             reference=f"redemption:{redemption.pk}",
             description=redemption_text(kind=Entry.Kind.REFUND, names=_names(reward)),
             rules={"reward": _names(reward)},
-        )
-        CouponCode.objects.filter(redemption=redemption).update(redemption=None, issued_at=None)
-        Reward.objects.filter(pk=reward.pk, stock__isnull=False).update(
-            stock=F("stock") + redemption.quantity
         )
         if redemption.budget_month is not None:
             BudgetMonth.objects.filter(reward=reward, month=redemption.budget_month).update(
                 points_spent=F("points_spent") - redemption.points_spent
             )
+        Reward.objects.filter(pk=reward.pk, stock__isnull=False).update(
+            stock=F("stock") + redemption.quantity
+        )
         redemption.status = Redemption.Status.CANCELLED
         redemption.cancelled_at = now
         redemption.cancelled_by = actor
@@ -255,7 +263,10 @@ def redemption_cancel(*, redemption: Redemption, actor: Any = None, reason: str 
                 action=AuditAction.REDEMPTION_CANCEL,
                 target=redemption,
                 before={"status": Redemption.Status.PENDING},
-                after={"status": Redemption.Status.CANCELLED},
+                after={
+                    "status": Redemption.Status.CANCELLED,
+                    "cash_to_pay_back": redemption.cash_amount if redemption.cash_paid_at else 0,
+                },
                 reason=reason,
             )
         _message(

@@ -4,6 +4,7 @@ writes nothing; cancellation refunds into the same lots once."""
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from points.errors import InsufficientPoints
 from points.models import Account, Consumption, Entry, Lot
@@ -93,7 +94,7 @@ def test_refusals_write_nothing(rich_member):
     assert (Entry.objects.count(), Redemption.objects.count(), _balance(rich_member)) == before
 
 
-def test_a_coupon_takes_a_code_and_a_cancel_gives_it_back(rich_member):
+def test_a_cancelled_redemptions_code_is_void_never_given_again(rich_member):
     coupon = RewardFactory(category="coupon", points_price=50)
     codes_add(reward=coupon, codes=[("COFFEE-0001", None), ("COFFEE-0002", None)], actor=None)
     first = redemption_create(member=rich_member, reward_id=coupon.pk)
@@ -101,11 +102,66 @@ def test_a_coupon_takes_a_code_and_a_cancel_gives_it_back(rich_member):
         "COFFEE-0001"
     ]
     redemption_cancel(redemption=first)
-    assert CouponCode.objects.filter(redemption__isnull=True).count() == 2
+    # The member saw COFFEE-0001: it stays with the cancelled redemption.
+    assert CouponCode.objects.get(code="COFFEE-0001").redemption == first
     other = MemberFactory()
     fund(other, 100)
     second = redemption_create(member=other, reward_id=coupon.pk)
-    assert CouponCode.objects.filter(redemption=second).count() == 1
+    assert list(CouponCode.objects.filter(redemption=second).values_list("code", flat=True)) == [
+        "COFFEE-0002"
+    ]
+
+
+def test_after_a_closure_is_final_a_cancel_cannot_bring_forfeited_points_back(rich_member):
+    from members.errors import MemberInactive
+    from points.services.ledger import points_forfeit
+
+    redemption = redemption_create(member=rich_member, reward_id=RewardFactory().pk)
+    rich_member.status = "closed"
+    rich_member.closure_final_at = timezone.now()
+    rich_member.save(update_fields=["status", "closure_final_at"])
+    points_forfeit(member=rich_member)
+    assert _balance(rich_member) == 0
+    with pytest.raises(MemberInactive):
+        redemption_cancel(redemption=redemption, actor=None)
+    assert _balance(rich_member) == 0
+    assert Redemption.objects.get(pk=redemption.pk).status == "pending"
+
+
+def test_a_member_cannot_cancel_once_the_co_payment_is_paid_staff_can(rich_member):
+    from rewards.errors import CashPaid
+    from rewards.services.redemptions import redemption_cash_paid
+    from tests.factories import UserFactory
+
+    reward = RewardFactory(points_price=100, cash_price="99.00", stock=3)
+    redemption = redemption_create(member=rich_member, reward_id=reward.pk)
+    staff = UserFactory(roles=["programme_admin"])
+    redemption_cash_paid(redemption=redemption, actor=staff, reference="PAY-1")
+    with pytest.raises(CashPaid):
+        redemption_cancel(redemption=redemption)
+    assert Redemption.objects.get(pk=redemption.pk).status == "pending"
+    cancelled = redemption_cancel(redemption=redemption, actor=staff, reason="out of stock")
+    assert cancelled.status == "cancelled"
+    from loyalty.models import AuditLog
+
+    audit = AuditLog.objects.get(action="redemption.cancel")
+    assert audit.after["cash_to_pay_back"] == "99.00"
+
+
+def test_a_debit_is_refunded_once_whoever_asks(rich_member):
+    from points.services.ledger import points_refund
+
+    redemption = redemption_create(member=rich_member, reward_id=RewardFactory(points_price=300).pk)
+    first = points_refund(debit=redemption.debit)
+    again = points_refund(debit=redemption.debit)
+    assert first.pk == again.pk
+    assert _balance(rich_member) == 1000
+
+
+def test_a_price_times_quantity_past_int4_is_refused_not_an_error(rich_member):
+    reward = RewardFactory(points_price=300_000_000)
+    with pytest.raises(InsufficientPoints):
+        redemption_create(member=rich_member, reward_id=reward.pk, quantity=10)
 
 
 def test_a_cancel_gives_back_only_the_budget_its_redemption_spent(rich_member):

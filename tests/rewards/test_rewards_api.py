@@ -208,6 +208,10 @@ def test_staff_fulfil_after_the_co_payment_and_a_fulfilled_one_cannot_be_cancell
     marketing = staff_client(roles.MARKETING)
     unpaid = marketing.post(f"/api/v1/redemptions/{created['id']}/fulfil/", {}, format="json")
     assert (unpaid.status_code, unpaid.json()["code"]) == (409, "cash_unpaid")
+    marketing_pays = marketing.post(
+        f"/api/v1/redemptions/{created['id']}/cash-payment/", {"reference": "PAY0"}, format="json"
+    )
+    assert marketing_pays.status_code == 403  # only the bank's integration account reports it
     integration = staff_client(roles.INTEGRATION)
     paid = integration.post(
         f"/api/v1/redemptions/{created['id']}/cash-payment/", {"reference": "PAY1"}, format="json"
@@ -231,7 +235,7 @@ def test_staff_fulfil_after_the_co_payment_and_a_fulfilled_one_cannot_be_cancell
     assert sorted(key.rsplit(":", 1)[1] for key in kinds) == ["created", "fulfilled"]
 
 
-def test_staff_cancel_returns_points_stock_and_codes(funded, staff_client):
+def test_staff_cancel_returns_points_and_stock_and_voids_the_codes(funded, staff_client):
     reward = RewardFactory(category="voucher", points_price=100, stock=5)
     codes_add(reward=reward, codes=[("V-0001", None)], actor=None)
     created = _redeem(funded, reward).json()
@@ -240,7 +244,8 @@ def test_staff_cancel_returns_points_stock_and_codes(funded, staff_client):
     )
     assert response.status_code == 200, response.content
     assert response.json()["coupon_codes"] == []
-    assert CouponCode.objects.get(code="V-0001").redemption is None
+    # Void: the member saw it, so it is never given to anyone else.
+    assert str(CouponCode.objects.get(code="V-0001").redemption_id) == created["id"]
     reward.refresh_from_db()
     assert reward.stock == 5
     assert Account.objects.get(member=funded.member).balance == 1000
@@ -331,8 +336,16 @@ def test_a_pool_running_low_tells_marketing_once(funded):
     reward = RewardFactory(category="coupon", points_price=10, low_codes_threshold=3)
     codes_add(reward=reward, codes=[(f"LOW-{i:03d}", None) for i in range(5)], actor=None)
     for _ in range(4):
-        assert _redeem(funded, reward).status_code == 201
+        response = funded.post(
+            "/api/v1/me/redemptions/",
+            {"reward_id": str(reward.pk)},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+            HTTP_ACCEPT_LANGUAGE="zh-hans",
+        )
+        assert response.status_code == 201
     notices = list(StaffNotice.objects.all())
     assert len(notices) == 1
     assert notices[0].role == roles.MARKETING
+    # In the programme's language, whatever the member's request spoke.
     assert "2 coupon codes left" in notices[0].title

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from points.services.reconciliation import consumptions_reconcile, points_reconcile
+from points.services.reconciliation import ledger_reconcile
 
 
 class Command(BaseCommand):
@@ -14,18 +14,18 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=20, help="Discrepancies to print.")
 
     def handle(self, *args, limit: int, **options):
-        checked, accounts = points_reconcile(limit=limit)
-        debits, consumptions = consumptions_reconcile(limit=limit)
-        for line in [item.describe() for item in accounts] + [
-            item.describe() for item in consumptions
-        ]:
+        report = ledger_reconcile(limit=limit)
+        for line in report.lines():
             self.stderr.write(line)
-        if accounts or consumptions:
+        if not report.consistent:
             raise CommandError(
-                f"the ledger disagrees with itself: {len(accounts)} accounts of {checked} and "
-                f"{len(consumptions)} debits of {debits} shown",
+                f"the ledger disagrees with itself: {len(report.account_discrepancies)} accounts "
+                f"of {report.accounts} and {len(report.debit_discrepancies)} debits of "
+                f"{report.debits} shown",
                 returncode=1,
             )
         self.stdout.write(
-            self.style.SUCCESS(f"{debits} debits and {checked} accounts checked: all consistent.")
+            self.style.SUCCESS(
+                f"{report.debits} debits and {report.accounts} accounts checked: all consistent."
+            )
         )
