@@ -19,7 +19,7 @@ from members.models import Member, Message
 from members.services.messages import member_message_send
 from points.descriptions import expiry_text
 from points.models import Lot
-from points.services.ledger import LedgerBatch, accounts_lock
+from points.services.ledger import AccountState, LedgerBatch, accounts_lock
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,35 @@ def points_expire_due(*, today: dt.date | None = None) -> dict[str, int]:
     if expired_lots:
         logger.info("expired %s points from %s lots", expired_points, expired_lots)
     return {"lots": expired_lots, "points": expired_points}
+
+
+def member_lots_expire_due(
+    *, accounts: dict[int, AccountState], member_id: int, today: dt.date | None = None
+) -> int:
+    """Expire what is left of the member's lots whose last day is before ``today``, inside the
+    caller's transaction, on the account the caller has locked (``accounts``, updated in place):
+    a redemption calls it first, so points past their last day are never spent while the daily
+    job has not yet run. The entries are the job's own (``expire:lot:<id>``), so each lot still
+    expires once. Returns the number of lots expired."""
+    today = today or business_today()
+    due = list(
+        Lot.objects.select_for_update()
+        .filter(member_id=member_id, remaining__gt=0, expires_on__lt=today)
+        .order_by("id")
+    )
+    if not due:
+        return 0
+    batch = LedgerBatch(accounts=accounts)
+    expired = 0
+    for lot in due:
+        entry = batch.expire_lot(
+            lot=lot,
+            idempotency_key=f"expire:lot:{lot.pk}",
+            description=expiry_text(expires_on=lot.expires_on),
+        )
+        expired += entry is not None
+    batch.flush()
+    return expired
 
 
 def points_expiry_warn(*, today: dt.date | None = None) -> int:

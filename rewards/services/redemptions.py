@@ -2,6 +2,8 @@
 
 :func:`redemption_create` runs, in one transaction under the member's account lock:
 
+0. the member's lots past their last day are expired first (the daily job's entries, once), so
+   a redemption never spends points that have expired while the job has not run yet;
 1. eligibility, asked of :func:`rewards.selectors.rewards_for_member` (the catalogue's own rule:
    status, window, tier, stock, budget, per-member limit, balance), so a member is refused for
    the reason the catalogue showed;
@@ -44,6 +46,7 @@ from members.services.messages import member_message_send
 from points.descriptions import redemption_text
 from points.errors import InsufficientPoints
 from points.models import Entry
+from points.services.expiry import member_lots_expire_due
 from points.services.ledger import accounts_lock, points_debit, points_refund
 from rewards.errors import (
     BudgetExhausted,
@@ -154,7 +157,9 @@ def redemption_create(*, member: Member, reward_id: Any, quantity: int = 1) -> R
         raise ValueError(f"quantity must be 1 to {MAX_QUANTITY}")
     now = timezone.now()
     with transaction.atomic():
-        account = accounts_lock(member_ids=[member.pk])[member.pk]
+        accounts = accounts_lock(member_ids=[member.pk])
+        member_lots_expire_due(accounts=accounts, member_id=member.pk)
+        account = accounts[member.pk]
         member = Member.objects.get(pk=member.pk)  # the status as of the lock
         reward = (
             rewards_for_member(member=member, quantity=quantity, now=now, balance=account.balance)

@@ -63,19 +63,43 @@ def test_cancel_puts_points_back_into_the_same_lots_and_is_done_once(rich_member
     _consistent()
 
 
-def test_points_put_back_into_a_lot_that_has_expired_meanwhile_expire_again(rich_member):
-    old = fund(rich_member, 200, key="old", occurred_at=dt.datetime(2020, 1, 10, tzinfo=dt.UTC))
-    # The old lot expired long ago but the expiry job has not run: the debit takes it first.
-    reward = RewardFactory(points_price=300)
-    redemption = redemption_create(member=rich_member, reward_id=reward.pk)
-    old_lot = Lot.objects.get(entry=old)
-    assert old_lot.remaining == 0
-    redemption_cancel(redemption=redemption)
-    old_lot.refresh_from_db()
-    assert old_lot.remaining == 0
-    expired = Entry.objects.get(member=rich_member, kind="expire")
+def test_points_put_back_into_a_lot_that_has_expired_meanwhile_expire_again(db):
+    from tests.clock import frozen_clock
+
+    member = MemberFactory()
+    soon = fund(member, 200, key="soon")  # the lot that expires first, 24 months on
+    later = fund(member, 1000, key="later")
+    Lot.objects.filter(entry=later).update(expires_on=dt.date(2099, 12, 31))
+    redemption = redemption_create(member=member, reward_id=RewardFactory(points_price=300).pk)
+    soon_lot = Lot.objects.get(entry=soon)
+    assert soon_lot.remaining == 0  # drawn first
+    # Past the first lot's last day, before the expiry job ran: the cancel puts its 200 points
+    # back and they expire at once; the other 100 go back to the later lot.
+    with frozen_clock(timezone.now() + dt.timedelta(days=800)):
+        redemption_cancel(redemption=redemption)
+    soon_lot.refresh_from_db()
+    assert soon_lot.remaining == 0
+    expired = Entry.objects.get(member=member, kind="expire")
     assert expired.points == -200
-    assert _balance(rich_member) == 1000
+    assert _balance(member) == 1000
+    _consistent()
+
+
+def test_points_past_their_last_day_are_expired_before_a_redemption_not_spent(db):
+    member = MemberFactory()
+    old = fund(member, 200, key="old", occurred_at=dt.datetime(2020, 1, 10, tzinfo=dt.UTC))
+    fund(member, 250, key="new")
+    # The old lot's last day has passed but the daily expiry job has not run yet.
+    with pytest.raises(InsufficientPoints):
+        redemption_create(member=member, reward_id=RewardFactory(points_price=300).pk)
+    assert _balance(member) == 450  # the refusal rolled its expiry back too
+    redemption = redemption_create(member=member, reward_id=RewardFactory(points_price=250).pk)
+    assert Lot.objects.get(entry=old).remaining == 0
+    assert Entry.objects.get(member=member, kind="expire").idempotency_key == (
+        f"expire:lot:{Lot.objects.get(entry=old).pk}"
+    )
+    assert not Consumption.objects.filter(entry=redemption.debit, lot__entry=old).exists()
+    assert _balance(member) == 0
     _consistent()
 
 

@@ -1,9 +1,10 @@
 """Random sequences of earning, redeeming, cancelling and expiring, against a model in plain
 Python that knows which lots each redemption drew from.
 
-The model consumes lots earliest expiry first (then earliest earned, then oldest), puts a
-cancelled redemption's points back into exactly the lots it drew from, and expires again at
-once what goes back into a lot whose last day has passed. After every step the database must
+The model expires what is past its last day before a redemption, consumes lots earliest expiry
+first (then earliest earned, then oldest), puts a cancelled redemption's points back into
+exactly the lots it drew from, and expires again at once what goes back into a lot whose last
+day has passed. After every step the database must
 hold the model's balance and each lot's remaining points, every redemption's consumption rows
 must be what the model took, and reconciliation (accounts, lots, consumptions) must find
 nothing. Cancelling a cancelled redemption changes nothing."""
@@ -68,6 +69,13 @@ class RedemptionMachine(RuleBasedStateMachine):
         self.lots[lot.pk] = ModelLot(lot.pk, lot.earned_on, lot.expires_on, points)
         self.balance += points
 
+    def _expire_due(self) -> None:
+        today = business_today()
+        for lot in self.lots.values():
+            if lot.expires_on is not None and lot.expires_on < today:
+                self.balance -= lot.remaining
+                lot.remaining = 0
+
     @rule(price=st.sampled_from([40, 150, 400]), quantity=st.integers(1, 3))
     def redeem(self, price, quantity):
         cost = price * quantity
@@ -76,8 +84,15 @@ class RedemptionMachine(RuleBasedStateMachine):
                 member=self.member, reward_id=self.rewards[price].pk, quantity=quantity
             )
         except InsufficientPoints:
-            assert cost > self.balance
+            # Refused: the expiry it ran first rolled back with it.
+            balance = self.balance - sum(
+                lot.remaining
+                for lot in self.lots.values()
+                if lot.expires_on is not None and lot.expires_on < business_today()
+            )
+            assert cost > balance
             return
+        self._expire_due()  # a redemption first expires what is past its last day
         assert cost <= self.balance
         left, taken = cost, {}
         for lot in self._order():
@@ -119,11 +134,7 @@ class RedemptionMachine(RuleBasedStateMachine):
     @rule()
     def expire(self):
         points_expire_due()
-        today = business_today()
-        for lot in self.lots.values():
-            if lot.expires_on is not None and lot.expires_on < today:
-                self.balance -= lot.remaining
-                lot.remaining = 0
+        self._expire_due()
 
     @invariant()
     def database_matches_the_model(self):
