@@ -28,8 +28,10 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty.admin import ReadOnlyAdmin
 from loyalty.errors import LoyaltyError
+from loyalty.timeutils import business_today
 from members.models import Tier
 from rewards.models import BudgetMonth, CouponCode, Redemption, Reward
+from rewards.selectors import free_codes_q
 from rewards.services.catalogue import reward_create, reward_update
 from rewards.services.codes import CODES_PER_UPLOAD, codes_add, codes_from_csv, codes_generate
 from rewards.services.redemptions import redemption_cancel, redemption_fulfil
@@ -229,7 +231,9 @@ class RewardAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                free_codes=Count("codes", filter=Q(codes__redemption__isnull=True)),
+                free_codes=Count(
+                    "codes", filter=free_codes_q(today=business_today(), prefix="codes__")
+                ),
                 given_codes=Count("codes", filter=Q(codes__redemption__isnull=False)),
             )
         )
@@ -267,7 +271,7 @@ class RewardAdmin(admin.ModelAdmin):
         free = getattr(reward, "free_codes", None)
         given = getattr(reward, "given_codes", None)
         if free is None or given is None:
-            free = reward.codes.filter(redemption__isnull=True).count()
+            free = reward.codes.filter(free_codes_q(today=business_today())).count()
             given = reward.codes.filter(redemption__isnull=False).count()
         return f"{free} / {given}"
 
@@ -292,7 +296,7 @@ class RewardAdmin(admin.ModelAdmin):
     @staticmethod
     def _pool_counts(reward: Reward) -> dict[str, int]:
         counts = reward.codes.aggregate(
-            free=Count("id", filter=Q(redemption__isnull=True)),
+            free=Count("id", filter=free_codes_q(today=business_today())),
             given=Count("id", filter=Q(redemption__isnull=False)),
         )
         return {"free": counts["free"], "given": counts["given"]}

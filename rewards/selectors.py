@@ -79,6 +79,15 @@ def month_of(moment: dt.datetime) -> dt.date:
     return moment.astimezone(business_tz()).date().replace(day=1)
 
 
+def free_codes_q(*, today: dt.date, prefix: str = "") -> Q:
+    """Coupon codes a redemption may still take: not given, not expired (``prefix``: the path
+    from the queried model, e.g. ``"codes__"`` from rewards). The catalogue's count says the same
+    in SQL (``rewards_for_member``), and so does the redemption's ``SKIP LOCKED`` take."""
+    return Q(**{f"{prefix}redemption__isnull": True}) & (
+        Q(**{f"{prefix}expires_on__isnull": True}) | Q(**{f"{prefix}expires_on__gte": today})
+    )
+
+
 def reward_list() -> QuerySet[Reward]:
     """Every reward, for staff (``ineligible_reason`` null: no member to be refused, so the
     catalogue's ``eligible`` filter means the same query for everyone)."""

@@ -17,7 +17,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -26,6 +25,7 @@ from loyalty.models import AuditAction, StaffNotice
 from loyalty.services import audit_log_record, staff_notice_send
 from loyalty.timeutils import business_today
 from rewards.models import CouponCode, Reward
+from rewards.selectors import free_codes_q
 
 CODE_MAX_LENGTH = CouponCode._meta.get_field("code").max_length or 64
 CODES_PER_UPLOAD = 10_000
@@ -176,11 +176,7 @@ def codes_generate(
 
 def codes_free(*, reward: Reward, up_to: int | None = None) -> int:
     """Unused codes of the reward that have not expired (counting no further than ``up_to``)."""
-    free = (
-        CouponCode.objects.filter(reward=reward, redemption__isnull=True)
-        .filter(Q(expires_on__isnull=True) | Q(expires_on__gte=business_today()))
-        .order_by()
-    )
+    free = CouponCode.objects.filter(free_codes_q(today=business_today()), reward=reward).order_by()
     if up_to is not None:
         return len(free.values_list("pk", flat=True)[:up_to])
     return free.count()

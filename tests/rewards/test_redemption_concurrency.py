@@ -182,3 +182,42 @@ def test_a_code_another_transaction_holds_is_skipped_not_waited_for(db):
     assert not still_waiting, "the redemption waited for the held code"
     assert result["response"].status_code == 201
     assert result["response"].json()["coupon_code"] == "FREE-0002"
+
+
+def test_cancels_and_redemptions_of_one_reward_at_once_never_deadlock(db):
+    """Both take the month's budget row before the reward's row, so a cancel racing a
+    redemption of the same reward (stock and budget) waits, never deadlocks."""
+    from rewards.services.redemptions import redemption_cancel, redemption_create
+
+    reward = RewardFactory(points_price=10, stock=100, monthly_points_budget=100_000)
+    members = [MemberFactory() for _ in range(16)]
+    for member in members:
+        fund(member, 100)
+    pending = [redemption_create(member=member, reward_id=reward.pk) for member in members[:8]]
+    barrier = threading.Barrier(16)
+    errors: list[BaseException] = []
+
+    def run(work):
+        try:
+            barrier.wait(timeout=10)
+            work()
+        except BaseException as error:  # surfaced by the assertion below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    work = [lambda r=r: redemption_cancel(redemption=r) for r in pending] + [
+        lambda m=m: redemption_create(member=m, reward_id=reward.pk) for m in members[8:]
+    ]
+    threads = [threading.Thread(target=run, args=(item,)) for item in work]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    reward.refresh_from_db()
+    assert reward.stock == 100 - 8
+    assert Redemption.objects.filter(status="cancelled").count() == 8
+    from rewards.models import BudgetMonth
+
+    assert BudgetMonth.objects.get(reward=reward).points_spent == 80
