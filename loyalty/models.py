@@ -115,6 +115,10 @@ class AuditAction(models.TextChoices):
     REDEMPTION_FULFIL = "redemption.fulfil", _("Redemption fulfilled")
     REDEMPTION_CANCEL = "redemption.cancel", _("Redemption cancelled")
     REDEMPTION_CASH_PAID = "redemption.cash_paid", _("Redemption co-payment paid")
+    EVENT_CREATE = "event.create", _("Event created")
+    EVENT_UPDATE = "event.update", _("Event changed")
+    EVENT_PUBLISH = "event.publish", _("Event published")
+    EVENT_CANCEL = "event.cancel", _("Event cancelled")
 
 
 class AuditLog(models.Model):
