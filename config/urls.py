@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("members.api.urls")),
     path("", include("points.api.urls")),
     path("", include("rewards.api.urls")),
+    path("", include("events.api.urls")),
 ]
 
 urlpatterns = [

@@ -294,6 +294,9 @@ SPECTACULAR_SETTINGS = {
         "MemberStatusEnum": "members.models.Member.Status",
         "AdjustmentStatusEnum": "points.models.Adjustment.Status",
         "TransactionStatusEnum": "points.models.Transaction.Status",
+        "EventStatusEnum": "events.models.Event.Status",
+        "InvitationStatusEnum": "events.models.Invitation.Status",
+        "EventKindEnum": "events.models.EventKind",
     },
 }
 

@@ -273,6 +273,12 @@ def test_strict_bodies_refuse_unknown_fields(schema):
         ("post", "/api/v1/redemptions/{redemption_id}/fulfil/"),
         ("post", "/api/v1/redemptions/{redemption_id}/cancel/"),
         ("post", "/api/v1/redemptions/{redemption_id}/cash-payment/"),
+        ("post", "/api/v1/me/invitations/{invitation_id}/rsvp/"),
+        ("post", "/api/v1/me/invitations/{invitation_id}/feedback/"),
+        ("post", "/api/v1/events/"),
+        ("patch", "/api/v1/events/{event_id}/"),
+        ("post", "/api/v1/events/{event_id}/cancel/"),
+        ("post", "/api/v1/events/{event_id}/check-in/"),
     }
     closed = {
         (method, path)
