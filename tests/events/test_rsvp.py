@@ -37,7 +37,7 @@ def _event(**fields) -> Event:
     return Event.objects.create(**values)
 
 
-def _invite(event: Event, count: int) -> list[Invitation]:
+def _invite(event, count):
     return [Invitation.objects.create(event=event, member=MemberFactory()) for _ in range(count)]
 
 
