@@ -16,7 +16,7 @@ from loyalty.errors import LoyaltyError
 
 class InvitationInline(admin.TabularInline):
     model = Invitation
-    fields = ["member", "status", "seats", "answered_at", "checked_in_at"]
+    fields = ("member", "status", "seats", "answered_at", "checked_in_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
