@@ -166,3 +166,24 @@ def test_answers_after_the_deadline_or_for_a_cancelled_event_are_refused_and_cha
     with pytest.raises(InvalidSeats):
         invitation_rsvp(invitation=invitation, response="accept", seats=4)
     assert database_state() == before
+
+
+@pytest.mark.django_db
+def test_between_equal_tiers_the_member_with_fewer_no_shows_gets_the_seat_first():
+    event = _event(capacity=1)
+    (holder,) = _invite(event, 1)
+    invitation_rsvp(invitation=holder, response="accept")
+    absentee, reliable = _invite(event, 2)
+    past = _event(
+        starts_at=timezone.now() - dt.timedelta(days=60),
+        ends_at=timezone.now() - dt.timedelta(days=60) + dt.timedelta(hours=2),
+        rsvp_deadline=timezone.now() - dt.timedelta(days=61),
+        invite_at=timezone.now() - dt.timedelta(days=70),
+    )
+    Invitation.objects.create(event=past, member=absentee.member, status="no_show")
+    invitation_rsvp(invitation=absentee, response="accept")  # answered first
+    invitation_rsvp(invitation=reliable, response="accept")
+    invitation_rsvp(invitation=holder, response="decline")
+    absentee.refresh_from_db()
+    reliable.refresh_from_db()
+    assert (reliable.status, absentee.status) == ("offered", "waitlisted")
