@@ -1,6 +1,6 @@
 """The events jobs on the beat schedule (business time zone): invitations every minute,
-reminders hourly, lapsed seat offers every five minutes, no-shows hourly. An entry that exists, as staff configured it, is left alone; reversing removes
-the entries by name."""
+reminders hourly, lapsed seat offers every five minutes, no-shows hourly. An entry that exists,
+as staff configured it, is left alone; reversing removes the entries by name."""
 
 from django.conf import settings
 from django.db import migrations
