@@ -138,11 +138,21 @@ class Invitation(models.Model):
         NO_SHOW = "no_show", _("No-show")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Written in bulk by the invitation task: both references are checked once per statement
+    # (loyalty.db.checked_references; events and members are never deleted).
     event = models.ForeignKey(
-        Event, on_delete=models.PROTECT, related_name="invitations", verbose_name=_("event")
+        Event,
+        on_delete=models.PROTECT,
+        related_name="invitations",
+        verbose_name=_("event"),
+        db_constraint=False,
     )
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="invitations", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="invitations",
+        verbose_name=_("member"),
+        db_constraint=False,
     )
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.INVITED

@@ -78,3 +78,19 @@ def test_publish_once_and_cancel_tells_every_invited_member_once_and_closes_answ
         invitation_rsvp(invitation=invitations[1], response="accept")
     with pytest.raises(RsvpClosed):
         event_publish(event=event, actor=staff)
+
+
+def test_an_invitation_to_no_event_or_no_member_is_refused_by_the_database():
+    import uuid
+
+    from django.db import IntegrityError, transaction
+
+    from events.models import Invitation
+    from tests.factories import MemberFactory
+
+    event = _event()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invitation.objects.create(event_id=uuid.uuid4(), member=MemberFactory())
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invitation.objects.create(event=event, member_id=10**12)
+    assert not Invitation.objects.exists()
