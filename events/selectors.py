@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from django.db.models import Avg, Count, Q, QuerySet
+from django.db.models import Avg, Count, DecimalField, Q, QuerySet
+from django.db.models.functions import Cast
 
 from events.errors import EventNotFound, InvitationNotFound
 from events.models import Event, Feedback, Invitation
@@ -61,7 +62,11 @@ def event_figures(*, event: Event) -> dict[str, Any]:
             )
         },
     )
+    # Averages as decimals (two places), like every other figure the API reports.
+    average = DecimalField(max_digits=5, decimal_places=2)
     feedback = Feedback.objects.filter(invitation__event=event).aggregate(
-        feedback=Count("id"), rating_avg=Avg("rating"), nps_avg=Avg("nps")
+        feedback=Count("id"),
+        rating_avg=Cast(Avg("rating"), average),
+        nps_avg=Cast(Avg("nps"), average),
     )
     return {**counts, **feedback}

@@ -229,7 +229,7 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery"
 POINTS_CONSUMER_BATCH_SIZE = int(os.environ.get("POINTS_CONSUMER_BATCH_SIZE", "1000"))
 POINTS_CONSUMER_MAX_BATCHES = int(os.environ.get("POINTS_CONSUMER_MAX_BATCHES", "20"))
 # The sweep task (beat, every 30 s) wakes the consumer for rows pending longer than this.
-POINTS_SWEEP_AFTER_SECONDS = float(os.environ.get("POINTS_SWEEP_AFTER_SECONDS", "30"))
+POINTS_SWEEP_AFTER_SECONDS = int(os.environ.get("POINTS_SWEEP_AFTER_SECONDS", "30"))
 
 REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["members.authentication.LoyaltyJWTAuthentication"],

@@ -310,8 +310,8 @@ class EventFiguresSerializer(serializers.Serializer):
     attended = serializers.IntegerField()
     no_show = serializers.IntegerField()
     feedback = serializers.IntegerField()
-    rating_avg = serializers.FloatField(allow_null=True)
-    nps_avg = serializers.FloatField(allow_null=True)
+    rating_avg = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
+    nps_avg = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
 
 
 class EventDetailOutputSerializer(EventOutputSerializer):

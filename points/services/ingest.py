@@ -233,7 +233,7 @@ def transactions_retry(*, ids: list[int], actor: Any) -> int:
 def sweep_after() -> dt.timedelta:
     """How long a pending row waits before the sweeper wakes a consumer for it
     (``POINTS_SWEEP_AFTER_SECONDS``, 30 by default; beat sweeps as often)."""
-    return dt.timedelta(seconds=float(getattr(settings, "POINTS_SWEEP_AFTER_SECONDS", 30)))
+    return dt.timedelta(seconds=int(settings.POINTS_SWEEP_AFTER_SECONDS))
 
 
 def consumer_batch_size() -> int:

@@ -102,7 +102,7 @@ def test_check_in_at_the_door_once_then_feedback_once(invited, staff_client):
     assert (twice.status_code, twice.json()["code"]) == (409, "feedback_given")
     figures = door.get(f"/api/v1/events/{event.pk}/").json()["figures"]
     assert (figures["invited"], figures["attended"], figures["feedback"]) == (1, 1, 1)
-    assert (figures["rating_avg"], figures["nps_avg"]) == (4.0, 9.0)
+    assert (figures["rating_avg"], figures["nps_avg"]) == ("4.00", "9.00")
 
 
 def test_marketing_creates_publishes_and_cancels_and_members_get_403(staff_client, member_client):
