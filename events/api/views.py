@@ -4,7 +4,6 @@ check-in at the door)."""
 
 import icalendar
 import segno
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
@@ -37,12 +36,6 @@ from events.services.rsvp import ACCEPT, DECLINE, invitation_rsvp
 from loyalty.api.permissions import HasRolePermission, IsMember
 from loyalty.api.schema import nested_components, problems
 from loyalty.api.serializers import StrictSerializer
-
-
-def _validation_error(error: DjangoValidationError) -> serializers.ValidationError:
-    if hasattr(error, "error_dict"):
-        return serializers.ValidationError(error.message_dict)
-    return serializers.ValidationError({"non_field_errors": error.messages})
 
 
 class EventBriefSerializer(serializers.Serializer):
@@ -294,10 +287,7 @@ class EventListCreateApi(generics.ListAPIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            event = event_create(actor=request.user, fields=dict(serializer.validated_data))
-        except DjangoValidationError as error:
-            raise _validation_error(error) from error
+        event = event_create(actor=request.user, fields=dict(serializer.validated_data))
         return Response(self.OutputSerializer(event).data, status=status.HTTP_201_CREATED)
 
 
@@ -353,12 +343,9 @@ class EventDetailApi(APIView):
         event = event_get(event_id=event_id)
         serializer = self.InputSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        try:
-            event = event_update(
-                event=event, actor=request.user, changes=dict(serializer.validated_data)
-            )
-        except DjangoValidationError as error:
-            raise _validation_error(error) from error
+        event = event_update(
+            event=event, actor=request.user, changes=dict(serializer.validated_data)
+        )
         return Response(self.OutputSerializer(event).data)
 
 

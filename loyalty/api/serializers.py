@@ -51,6 +51,8 @@ class StrictSerializer(serializers.Serializer):
             errors = _json_type_errors(self.fields, data)
             if errors:
                 raise serializers.ValidationError(errors)
+            if not hasattr(self, "initial_data"):  # nested in another body: checked here
+                self._refuse_unknown(data)
         return super().to_internal_value(data)
 
     # The docstring is the schema's description of every body without its own. A subclass
@@ -58,18 +60,20 @@ class StrictSerializer(serializers.Serializer):
     # field is reported before its own rules.
 
     def validate(self, attrs: Any) -> Any:
-        if isinstance(self.initial_data, dict):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {
-                        name: [
-                            serializers.ErrorDetail(str(_("Unknown field.")), code="unknown_field")
-                        ]
-                        for name in unknown
-                    }
-                )
+        initial = getattr(self, "initial_data", None)
+        if isinstance(initial, dict):
+            self._refuse_unknown(initial)
         return attrs
+
+    def _refuse_unknown(self, data: dict) -> None:
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {
+                    name: [serializers.ErrorDetail(str(_("Unknown field.")), code="unknown_field")]
+                    for name in unknown
+                }
+            )
 
 
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")

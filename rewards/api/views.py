@@ -66,13 +66,6 @@ from rewards.services.redemptions import (
 )
 
 
-def _validation_error(error: DjangoValidationError) -> serializers.ValidationError:
-    """A model's ``ValidationError`` as the API's 400 (field errors kept by field)."""
-    if hasattr(error, "error_dict"):
-        return serializers.ValidationError(error.message_dict)
-    return serializers.ValidationError({"non_field_errors": error.messages})
-
-
 def _rewards_for(request):
     """What the caller's catalogue holds: for a member, the active rewards that have not ended,
     with their eligibility; for staff, every reward."""
@@ -145,10 +138,7 @@ class RewardListCreateApi(generics.ListAPIView):
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         fields.pop("reason", None)
-        try:
-            reward = reward_create(actor=request.user, fields=fields)
-        except DjangoValidationError as error:
-            raise _validation_error(error) from error
+        reward = reward_create(actor=request.user, fields=fields)
         return Response(
             self.OutputSerializer(reward, context={"request": request}).data,
             status=status.HTTP_201_CREATED,
@@ -190,13 +180,30 @@ class RewardDetailApi(APIView):
         serializer.is_valid(raise_exception=True)
         changes = dict(serializer.validated_data)
         reason = changes.pop("reason", "")
-        try:
-            reward = reward_update(
-                reward=reward, actor=request.user, changes=changes, reason=reason
-            )
-        except DjangoValidationError as error:
-            raise _validation_error(error) from error
+        reward = reward_update(reward=reward, actor=request.user, changes=changes, reason=reason)
         return Response(self.OutputSerializer(reward, context={"request": request}).data)
+
+
+class CouponCodeField(serializers.CharField):
+    """A coupon code as the pool stores it (``rewards.services.codes.code_validate``)."""
+
+    def to_internal_value(self, data):
+        try:
+            return code_validate(super().to_internal_value(data))
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
+
+
+class CodePatternSerializer(StrictSerializer):
+    """Codes drawn at random: ``count`` of ``prefix`` + ``length`` characters of ``alphabet``."""
+
+    count = serializers.IntegerField(min_value=1, max_value=CODES_PER_UPLOAD)
+    prefix = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    length = serializers.IntegerField(min_value=4, max_value=32, required=False, default=10)
+    alphabet = serializers.CharField(
+        min_length=2, max_length=64, required=False, default=DEFAULT_ALPHABET
+    )
+    expires_on = serializers.DateField(required=False, allow_null=True, default=None)
 
 
 @extend_schema(tags=["rewards"])
@@ -210,24 +217,15 @@ class RewardCodesAddApi(APIView):
     permission_classes = [HasRolePermission]
     required_permissions = ("rewards.add_couponcode",)
 
-    class GenerateSerializer(StrictSerializer):
-        count = serializers.IntegerField(min_value=1, max_value=CODES_PER_UPLOAD)
-        prefix = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
-        length = serializers.IntegerField(min_value=4, max_value=32, required=False, default=10)
-        alphabet = serializers.CharField(
-            min_length=2, max_length=64, required=False, default=DEFAULT_ALPHABET
-        )
-        expires_on = serializers.DateField(required=False, allow_null=True, default=None)
-
     class InputSerializer(StrictSerializer):
         codes = serializers.ListField(
-            child=serializers.CharField(max_length=64),
+            child=CouponCodeField(max_length=64),
             required=False,
             min_length=1,
             max_length=CODES_PER_UPLOAD,
         )
         expires_on = serializers.DateField(required=False, allow_null=True, default=None)
-        generate = serializers.DictField(required=False)
+        generate = CodePatternSerializer(required=False)
         csv = serializers.CharField(
             required=False, max_length=CODES_PER_UPLOAD * 100, trim_whitespace=False
         )
@@ -250,31 +248,18 @@ class RewardCodesAddApi(APIView):
     )
     def post(self, request, reward_id):
         reward = reward_get(reward_id=reward_id)
-        try:
-            result = self._add(request, reward)
-        except DjangoValidationError as error:
-            raise _validation_error(error) from error
-        return Response(self.OutputSerializer(result).data, status=status.HTTP_201_CREATED)
-
-    def _add(self, request, reward):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if "csv" in data:
             rows = codes_from_csv(data["csv"])
-            return codes_add(reward=reward, codes=rows, actor=request.user, via="csv")
-        if "generate" in data:
-            pattern = self.GenerateSerializer(data=data["generate"])
-            if not pattern.is_valid():
-                raise serializers.ValidationError({"generate": pattern.errors})
-            return codes_generate(reward=reward, actor=request.user, **pattern.validated_data)
-        codes = []
-        for index, code in enumerate(data["codes"]):
-            try:
-                codes.append((code_validate(code), data["expires_on"]))
-            except DjangoValidationError as error:
-                raise serializers.ValidationError({f"codes.{index}": error.messages}) from error
-        return codes_add(reward=reward, codes=codes, actor=request.user)
+            result = codes_add(reward=reward, codes=rows, actor=request.user, via="csv")
+        elif "generate" in data:
+            result = codes_generate(reward=reward, actor=request.user, **data["generate"])
+        else:
+            rows = [(code, data["expires_on"]) for code in data["codes"]]
+            result = codes_add(reward=reward, codes=rows, actor=request.user)
+        return Response(self.OutputSerializer(result).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(tags=["me"])

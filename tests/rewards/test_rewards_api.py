@@ -349,3 +349,17 @@ def test_a_pool_running_low_tells_marketing_once(funded):
     assert notices[0].role == roles.MARKETING
     # In the programme's language, whatever the member's request spoke.
     assert "2 coupon codes left" in notices[0].title
+
+
+def test_a_code_pattern_with_an_unknown_field_is_refused(staff_client):
+    reward = RewardFactory(category="coupon")
+    marketing = staff_client(roles.MARKETING)
+    before = database_state()
+    response = marketing.post(
+        f"/api/v1/rewards/{reward.pk}/codes/",
+        {"generate": {"count": 5, "lenght": 8}},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "generate.lenght"
+    assert database_state() == before
