@@ -13,6 +13,7 @@ api_v1 = [
     path("", include("points.api.urls")),
     path("", include("rewards.api.urls")),
     path("", include("events.api.urls")),
+    path("", include("insights.api.urls")),
 ]
 
 urlpatterns = [

@@ -764,3 +764,122 @@ class TierHistory(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.from_tier_id} -> {self.to_tier_id}"
+
+
+class Segment(models.Model):
+    """A saved rule over member attributes (``members.segments`` validates and compiles it);
+    its members are stored by the refresh (``SegmentMember``), counted in ``member_count``."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    rule = models.JSONField(_("rule"), default=dict, encoder=DjangoJSONEncoder)
+    member_count = models.PositiveIntegerField(_("members"), default=0)
+    refreshed_at = models.DateTimeField(_("refreshed at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SegmentMember(models.Model):
+    """A member of a segment as of its last refresh. Written set-based by the refresh only."""
+
+    pk = models.CompositePrimaryKey("segment_id", "member_id")
+    segment = models.ForeignKey(
+        Segment, on_delete=models.CASCADE, related_name="+", verbose_name=_("segment")
+    )
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="+", verbose_name=_("member")
+    )
+
+    class Meta:
+        verbose_name = _("segment member")
+        verbose_name_plural = _("segment members")
+
+    def __str__(self) -> str:
+        return f"{self.segment_id} {self.member_id}"
+
+
+class MemberValue(models.Model):
+    """A member's customer value and churn risk, refreshed with the KPIs (``insights``).
+
+    ``score`` (0-100) weighs contribution, AUM level and trend, and activity (recency,
+    frequency, monetary); ``churn_reasons`` lists why ``churn_risk`` is set (codes of
+    :class:`ChurnReason`), empty when it is not.
+    """
+
+    class ChurnReason(models.TextChoices):
+        AUM_DOWN_3_MONTHS = "aum_down_3_months", _("AUM down three months running")
+        NO_ACTIVITY_90_DAYS = "no_activity_90_days", _("No activity in 90 days")
+
+    member = models.OneToOneField(
+        Member,
+        on_delete=models.PROTECT,
+        primary_key=True,
+        related_name="value",
+        verbose_name=_("member"),
+    )
+    as_of = models.DateField(_("as of"))
+    score = models.DecimalField(_("value score"), max_digits=5, decimal_places=2)
+    contribution_score = models.DecimalField(
+        _("contribution score"), max_digits=5, decimal_places=2
+    )
+    aum_score = models.DecimalField(_("AUM score"), max_digits=5, decimal_places=2)
+    activity_score = models.DecimalField(_("activity score"), max_digits=5, decimal_places=2)
+    aum_trend = models.DecimalField(
+        _("AUM trend"),
+        max_digits=9,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text=_("Relative change of AUM over the last three months (0.1 = up 10%)."),
+    )
+    recency_days = models.PositiveIntegerField(_("days since last activity"), null=True, blank=True)
+    frequency = models.PositiveIntegerField(_("transactions in 90 days"), default=0)
+    monetary = MoneyField(verbose_name=_("amount in 90 days"), default=0)
+    churn_risk = models.BooleanField(_("churn risk"), default=False)
+    churn_reasons = models.JSONField(_("churn reasons"), default=list, blank=True)
+    refreshed_at = models.DateTimeField(_("refreshed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("customer value")
+        verbose_name_plural = _("customer values")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(score__gte=0, score__lte=100)
+                & models.Q(contribution_score__gte=0, contribution_score__lte=100)
+                & models.Q(aum_score__gte=0, aum_score__lte=100)
+                & models.Q(activity_score__gte=0, activity_score__lte=100),
+                name="member_value_scores_0_100",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(churn_risk=False, churn_reasons=[])
+                | models.Q(churn_risk=True) & ~models.Q(churn_reasons=[]),
+                name="member_value_churn_risk_has_reasons",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["member"],
+                name="member_value_churn_idx",
+                condition=models.Q(churn_risk=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.score}"

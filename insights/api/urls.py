@@ -1,0 +1,6 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("insights.api.kpi_urls")),
+    path("", include("insights.api.recommendation_urls")),
+]
