@@ -119,6 +119,8 @@ class AuditAction(models.TextChoices):
     EVENT_UPDATE = "event.update", _("Event changed")
     EVENT_PUBLISH = "event.publish", _("Event published")
     EVENT_CANCEL = "event.cancel", _("Event cancelled")
+    SEGMENT_CREATE = "segment.create", _("Segment created")
+    SEGMENT_UPDATE = "segment.update", _("Segment changed")
 
 
 class AuditLog(models.Model):

@@ -69,3 +69,8 @@ class TierOverrideNotPending(Conflict):
 class TierOverrideExpired(Conflict):
     code = "override_expired"
     default_detail = _("This tier override has already expired.")
+
+
+class SegmentNotFound(NotFound):
+    code = "not_found"
+    default_detail = _("No segment with this id.")

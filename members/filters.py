@@ -1,12 +1,12 @@
 from decimal import Decimal
 
 import django_filters
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 
 from loyalty.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
-from members.models import Member, Message, TierOverride
+from members.models import Member, Message, SegmentMember, TierOverride
 
 # A money column holds less than this in magnitude; a filter bound beyond it is refused (400).
 MONEY_BOUND = Decimal(10) ** (MONEY_MAX_DIGITS - MONEY_DECIMAL_PLACES)
@@ -39,6 +39,9 @@ class MemberFilter(django_filters.FilterSet):
     city = django_filters.CharFilter()
     tier = django_filters.CharFilter(field_name="tier_code", label=_("Current tier code"))
     branch_code = django_filters.CharFilter()
+    segment = django_filters.UUIDFilter(
+        method="filter_segment", label=_("Members of this segment (as last refreshed)")
+    )
     search = django_filters.CharFilter(
         method="filter_search", label=_("Customer number, name or email")
     )
@@ -46,6 +49,10 @@ class MemberFilter(django_filters.FilterSet):
     class Meta:
         model = Member
         fields = ["status", "city", "branch_code"]
+
+    def filter_segment(self, queryset, name, value):
+        members = SegmentMember.objects.filter(segment_id=value, member_id=OuterRef("pk"))
+        return queryset.filter(Exists(members))
 
     def filter_search(self, queryset, name, value):
         value = value.strip()

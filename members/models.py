@@ -773,14 +773,15 @@ class Segment(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(_("name"), max_length=100, unique=True)
     description = models.TextField(_("description"), blank=True)
-    rule = models.JSONField(_("rule"), default=dict, encoder=DjangoJSONEncoder)
-    member_count = models.PositiveIntegerField(_("members"), default=0)
-    refreshed_at = models.DateTimeField(_("refreshed at"), null=True, blank=True)
+    rule = models.JSONField(_("rule"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    member_count = models.PositiveIntegerField(_("members"), default=0, editable=False)
+    refreshed_at = models.DateTimeField(_("refreshed at"), null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
+        editable=False,
         related_name="+",
         verbose_name=_("created by"),
     )

@@ -10,12 +10,18 @@ from django.utils.translation import gettext_lazy as _
 from loyalty.errors import NotFound
 from loyalty.money import MONEY_QUANTUM
 from loyalty.timeutils import business_date, window_start
-from members.errors import EvaluationRunNotFound, MemberNotFound, TierOverrideNotFound
+from members.errors import (
+    EvaluationRunNotFound,
+    MemberNotFound,
+    SegmentNotFound,
+    TierOverrideNotFound,
+)
 from members.models import (
     AssetSnapshot,
     Member,
     MemberTier,
     Message,
+    Segment,
     Tier,
     TierBenefit,
     TierEvaluationRun,
@@ -270,3 +276,14 @@ def member_message_get(*, member: Member, message_id: Any) -> Message:
     if message is None:
         raise NotFound()
     return message
+
+
+def segment_list() -> QuerySet[Segment]:
+    return Segment.objects.all()
+
+
+def segment_get(*, segment_id: Any) -> Segment:
+    segment = Segment.objects.filter(pk=segment_id).first()
+    if segment is None:
+        raise SegmentNotFound()
+    return segment

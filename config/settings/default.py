@@ -292,6 +292,8 @@ SPECTACULAR_SETTINGS = {
     # Several resources have a "status": give each its own, stable enum name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "MemberStatusEnum": "members.models.Member.Status",
+        "GenderEnum": "members.models.Member.Gender",
+        "RiskLevelEnum": "members.models.Member.RiskLevel",
         "AdjustmentStatusEnum": "points.models.Adjustment.Status",
         "TransactionStatusEnum": "points.models.Transaction.Status",
         "EventStatusEnum": "events.models.Event.Status",

@@ -91,8 +91,9 @@ class ProblemSerializer(serializers.Serializer):
 
 
 PROBLEM_COMPONENT = "Problem"
-# Components whose members vary by response: not every property is required.
-_OPTIONAL_MEMBERS = {PROBLEM_COMPONENT}
+# Components whose members vary by response: not every property is required (a segment's rule
+# holds the keys it was given, members.segments).
+_OPTIONAL_MEMBERS = {PROBLEM_COMPONENT, "SegmentRule"}
 _CODES_INTRO = "`code` is one of:"
 _CODE = re.compile(r"`([a-z0-9_]+)`")
 

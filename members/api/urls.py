@@ -1,5 +1,6 @@
 from django.urls import path
 
+from members.api.segments import SegmentDetailApi, SegmentListCreateApi, SegmentPreviewApi
 from members.api.tiers import (
     MeTierApi,
     TierEvaluateApi,
@@ -33,6 +34,9 @@ urlpatterns = [
     path(
         "ingest/asset-snapshots/", AssetSnapshotIngestApi.as_view(), name="ingest-asset-snapshots"
     ),
+    path("segments/", SegmentListCreateApi.as_view(), name="segment-list"),
+    path("segments/preview/", SegmentPreviewApi.as_view(), name="segment-preview"),
+    path("segments/<uuid:segment_id>/", SegmentDetailApi.as_view(), name="segment-detail"),
     path("tiers/", TierListApi.as_view(), name="tier-list"),
     path("tiers/evaluate/", TierEvaluateApi.as_view(), name="tier-evaluate"),
     path("tiers/simulate/", TierSimulateApi.as_view(), name="tier-simulate"),

@@ -49,8 +49,8 @@ from members.services.snapshots import asset_snapshots_store
 @extend_schema(tags=["members"])
 @nested_components
 class MemberListApi(generics.ListAPIView):
-    """Staff: members with filters (``status``, ``aum_min``, ``aum_max``, ``joined_from``,
-    ``joined_to``, ``city``, ``branch_code``) and ``search``."""
+    """Staff: members with filters (``status``, ``tier``, ``segment``, ``aum_min``, ``aum_max``,
+    ``joined_from``, ``joined_to``, ``city``, ``branch_code``) and ``search``."""
 
     permission_classes = [HasRolePermission]
     required_permissions = ("members.view_member",)

@@ -64,7 +64,8 @@ DATA_DEPENDENT = (
     "the first data and today (400 too_early / future_date), an override's expires_at must be in "
     "the future and within the limit (400 past / too_long); a reward's eligible_tiers must name "
     "existing tiers and its code be new, its valid_to after its valid_from (400); an event's "
-    "times must come in order (invitations, RSVP deadline, start, end) (400)"
+    "times must come in order (invitations, RSVP deadline, start, end) (400); a segment rule's "
+    "tiers must name existing tiers and a segment's name be new (400)"
 )
 
 # (caller, METHOD, path, check) -> why it fails and is accepted for now. Keep it short.
@@ -78,6 +79,8 @@ EXCLUDED: dict[tuple[str, str, str, str], str] = {
     ("member", "GET", "/api/v1/me/redemptions/", "negative_data_rejection"): EMPTY_QUERY,
     ("admin", "POST", "/api/v1/rewards/", "positive_data_acceptance"): DATA_DEPENDENT,
     ("admin", "POST", "/api/v1/events/", "positive_data_acceptance"): DATA_DEPENDENT,
+    ("admin", "POST", "/api/v1/segments/", "positive_data_acceptance"): DATA_DEPENDENT,
+    ("admin", "POST", "/api/v1/segments/preview/", "positive_data_acceptance"): DATA_DEPENDENT,
     ("member", "GET", "/api/v1/me/invitations/", "negative_data_rejection"): EMPTY_QUERY,
     ("admin", "GET", "/api/v1/redemptions/", "negative_data_rejection"): EMPTY_QUERY,
     ("integration", "GET", "/api/v1/redemptions/", "negative_data_rejection"): EMPTY_QUERY,

@@ -279,6 +279,9 @@ def test_strict_bodies_refuse_unknown_fields(schema):
         ("patch", "/api/v1/events/{event_id}/"),
         ("post", "/api/v1/events/{event_id}/cancel/"),
         ("post", "/api/v1/events/{event_id}/check-in/"),
+        ("post", "/api/v1/segments/"),
+        ("patch", "/api/v1/segments/{segment_id}/"),
+        ("post", "/api/v1/segments/preview/"),
     }
     closed = {
         (method, path)
