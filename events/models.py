@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.translation import translated
-from members.models import Member, tier_codes_check
+from members.models import Member, Segment, tier_codes_check
 
 
 class EventKind(models.TextChoices):
@@ -65,11 +65,14 @@ class Event(models.Model):
     target_tiers = models.JSONField(
         _("target tiers"), default=list, blank=True, help_text=_("Tier codes; empty means all.")
     )
-    target_segment = models.UUIDField(
-        _("target segment"),
+    target_segment = models.ForeignKey(
+        Segment,
+        on_delete=models.PROTECT,
         null=True,
         blank=True,
-        help_text=_("A segment's id; members must also be in it (segments come later)."),
+        related_name="+",
+        verbose_name=_("target segment"),
+        help_text=_("Members must also be in this segment (as refreshed when invitations go out)."),
     )
     attendance_points = models.PositiveIntegerField(_("attendance points"), default=0)
     status = models.CharField(

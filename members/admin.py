@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import MinValueValidator
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -16,12 +17,14 @@ from members.models import (
     AssetSnapshot,
     Member,
     MemberTier,
+    Segment,
     Tier,
     TierBenefit,
     TierEvaluationRun,
     TierHistory,
     TierOverride,
 )
+from members.segments import segment_rule_clean
 from members.selectors import member_tier_standing
 from members.services.evaluation import tier_evaluation_resume, tier_evaluation_start
 from members.services.ladder import tier_save
@@ -31,6 +34,7 @@ from members.services.overrides import (
     tier_override_reject,
     tier_override_request,
 )
+from members.services.segments import segment_create, segment_refresh, segment_update
 from members.services.simulation import tiers_simulate
 
 
@@ -489,3 +493,53 @@ class MemberTierAdmin(ReadOnlyAdmin):
     list_filter = ["tier", "failing_count"]
     search_fields = ["member__customer_no", "member__name"]
     list_select_related = ["member", "tier"]
+
+
+class SegmentForm(forms.ModelForm):
+    class Meta:
+        model = Segment
+        fields = ["name", "description", "rule"]
+        help_texts = {
+            "rule": _(
+                'An object of conditions, all of which must hold, e.g. {"tiers": ["GOLD"], '
+                '"cities": ["Shanghai"], "age_min": 30}. Keys: tiers, aum_min, aum_max, '
+                "contribution_min, age_min, age_max, genders, cities, branch_codes, "
+                "credit_grades, risk_levels, holds, inactive_days_min, value_score_min, "
+                "churn_risk."
+            )
+        }
+
+    def clean_rule(self):
+        try:
+            return segment_rule_clean(self.cleaned_data["rule"])
+        except DjangoValidationError as refused:
+            raise forms.ValidationError(
+                [
+                    f"{part}: {message}"
+                    for part, messages in refused.message_dict.items()
+                    for message in messages
+                ]
+            ) from None
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    form = SegmentForm
+    list_display = ["name", "member_count", "refreshed_at"]
+    search_fields = ["name"]
+    readonly_fields = ["member_count", "refreshed_at", "created_by"]
+    actions = ["refresh"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        fields = {name: form.cleaned_data[name] for name in SegmentForm.Meta.fields}
+        if change:
+            segment_update(segment=obj, actor=request.user, changes=fields)
+        else:
+            saved = segment_create(actor=request.user, **fields)
+            obj.pk = saved.pk
+
+    @admin.action(description=_("Refresh the members of the selected segments"))
+    def refresh(self, request, queryset):
+        for segment in queryset:
+            segment_refresh(segment=segment)
+        self.message_user(request, _("%(count)s segments refreshed.") % {"count": queryset.count()})

@@ -10,13 +10,15 @@ TIER_OVERRIDES_EXPIRE_TASK = "members.tier_overrides_expire"
 TIER_OVERRIDES_EXPIRE_SCHEDULE_NAME = "Daily tier override expiry"
 CLOSURES_FINALISE_TASK = "members.closures_finalise"
 CLOSURES_FINALISE_SCHEDULE_NAME = "Daily closure finalisation"
+SEGMENTS_REFRESH_TASK = "members.segments_refresh"
+SEGMENTS_REFRESH_SCHEDULE_NAME = "Nightly segment refresh"
 
 
 def tier_evaluation_schedule_ensure(*, apps: Any = None) -> Any:
     """Register (once) the monthly evaluation (02:00 on the 1st in the business time zone, as of
-    the end of the previous month), the daily override expiry (00:10) and the daily closure
-    finalisation (00:20); returns the monthly entry. An existing entry is left as staff
-    configured it.
+    the end of the previous month), the daily override expiry (00:10), the daily closure
+    finalisation (00:20) and the nightly segment refresh (01:30); returns the monthly entry.
+    An existing entry is left as staff configured it.
 
     ``apps`` is a migration's app registry; without it the installed models are used.
     """
@@ -26,6 +28,12 @@ def tier_evaluation_schedule_ensure(*, apps: Any = None) -> Any:
         CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
         PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
     entries = [
+        (
+            SEGMENTS_REFRESH_SCHEDULE_NAME,
+            SEGMENTS_REFRESH_TASK,
+            {"minute": "30", "hour": "1", "day_of_month": "*"},
+            "Refreshes every segment's members from its rule and counts them.",
+        ),
         (
             CLOSURES_FINALISE_SCHEDULE_NAME,
             CLOSURES_FINALISE_TASK,

@@ -22,6 +22,7 @@ from members.models import (
     MemberTier,
     Message,
     Segment,
+    SegmentMember,
     Tier,
     TierBenefit,
     TierEvaluationRun,
@@ -287,3 +288,15 @@ def segment_get(*, segment_id: Any) -> Segment:
     if segment is None:
         raise SegmentNotFound()
     return segment
+
+
+def member_segments(*, member_ids: list[int], segment_ids: set[Any]) -> dict[int, frozenset]:
+    """Which of ``segment_ids`` each of ``member_ids`` is in, as last refreshed (one query;
+    none when ``segment_ids`` is empty)."""
+    if not segment_ids:
+        return {}
+    found: dict[int, set] = {}
+    rows = SegmentMember.objects.filter(member_id__in=member_ids, segment_id__in=segment_ids)
+    for member_id, segment_id in rows.values_list("member_id", "segment_id"):
+        found.setdefault(member_id, set()).add(segment_id)
+    return {member_id: frozenset(ids) for member_id, ids in found.items()}

@@ -55,3 +55,11 @@ def tier_overrides_expire_task() -> int:
 def closures_finalise_task() -> int:
     """Daily: closures whose notice period is over become final (points forfeited)."""
     return members_closures_finalise()
+
+
+@shared_task(name="members.segments_refresh")
+def segments_refresh_task() -> dict[str, int]:
+    """Nightly: every segment's members refreshed from its rule and counted."""
+    from members.services.segments import segments_refresh_all
+
+    return segments_refresh_all()

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty.money import DEFAULT_CURRENCY, MoneyField
 from loyalty.translation import translated
-from members.models import Member, tier_codes_check
+from members.models import Member, Segment, tier_codes_check
 
 mcc_validator = RegexValidator(
     r"^[0-9]{4}$", _("A merchant category code is 4 digits."), code="invalid_mcc"
@@ -434,7 +434,7 @@ class EarningRule(models.Model):
 
 
 class Campaign(models.Model):
-    """A time-boxed multiplier on earning rules, optionally for some tiers only."""
+    """A time-boxed multiplier on earning rules, optionally for some tiers or a segment only."""
 
     code = models.SlugField(_("code"), max_length=50, unique=True)
     name_en = models.CharField(_("name (English)"), max_length=100)
@@ -458,6 +458,15 @@ class Campaign(models.Model):
     )
     target_tiers = models.JSONField(
         _("target tiers"), default=list, blank=True, help_text=_("Tier codes; empty means all.")
+    )
+    target_segment = models.ForeignKey(
+        Segment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("target segment"),
+        help_text=_("Only members of this segment (as last refreshed); empty means all."),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 

@@ -38,6 +38,7 @@ from events.models import Event
 from loyalty.timeutils import business_tz
 from members.models import Member, Tier
 from members.selectors import tier_lowest
+from members.services.segments import segment_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +116,20 @@ _TIER_JOIN = """
 """
 _TIER_CONDITION = "AND coalesce(mt.tier_id, %(lowest)s) = ANY(%(tiers)s)"
 
-INVITE_ALL_SQL = _INVITE_SQL.format(tier_join="", tier_condition="")
-INVITE_TIERS_SQL = _INVITE_SQL.format(tier_join=_TIER_JOIN, tier_condition=_TIER_CONDITION)
+# Members of the event's target segment, as its refresh stored them just before.
+_SEGMENT_CONDITION = """
+      AND EXISTS (SELECT 1 FROM members_segmentmember sm
+                  WHERE sm.segment_id = %(segment)s AND sm.member_id = m.id)
+"""
+
+
+def _invite_sql(*, tiers: bool, segment: bool) -> str:
+    """The invitation statement for an event targeting some tiers, a segment, both or all."""
+    return _INVITE_SQL.format(
+        tier_join=_TIER_JOIN if tiers else "",
+        tier_condition=(_TIER_CONDITION if tiers else "") + (_SEGMENT_CONDITION if segment else ""),
+    )
+
 
 # An event's accepted invitations, each reminded once: stamped and messaged in one statement.
 # A member whose membership is closed is not reminded.
@@ -209,13 +222,14 @@ def _event_invite(*, event: Event, now: dt.datetime, chunk_size: int) -> tuple[i
             body_venue=INVITATION_BODY_VENUE,
         ),
     }
-    if target is None:
-        sql = INVITE_ALL_SQL
-    else:
-        sql = INVITE_TIERS_SQL
+    if target is not None:
         params["tiers"], params["lowest"] = target
         if not params["tiers"]:
             return 0, 0
+    if event.target_segment_id is not None:
+        segment_refresh(segment=event.target_segment)
+        params["segment"] = event.target_segment_id
+    sql = _invite_sql(tiers=target is not None, segment=event.target_segment_id is not None)
     bounds = Member.objects.aggregate(first=Min("pk"), last=Max("pk"))
     if bounds["first"] is None:
         return 0, 0
@@ -240,8 +254,9 @@ def invitations_send_due(
 
     An event invites every member who is active, has given marketing consent and currently
     holds one of its ``target_tiers`` (all tiers when empty; a member without a tier state
-    holds the lowest active tier). ``target_segment`` is not applied yet: segments do not exist,
-    so an event with one invites as if it had none. An event another runner is sending is
+    holds the lowest active tier) and, when it names a ``target_segment``, is in that segment:
+    the segment is refreshed first, in the event's transaction, so its members are those its
+    rule selects as the invitations go out. An event another runner is sending is
     skipped, not waited for; that runner marks it sent. Members who join or become eligible
     after an event was sent are not invited to it.
     """

@@ -38,7 +38,7 @@ from django.utils import timezone
 from loyalty.errors import Conflict
 from loyalty.money import points_for_amount
 from members.models import Member
-from members.selectors import member_tiers_for_earning
+from members.selectors import member_segments, member_tiers_for_earning
 from points.descriptions import earning_text, refund_text
 from points.errors import InsufficientPoints
 from points.models import EarningRule, Entry, Transaction
@@ -169,6 +169,10 @@ class _Batch:
             return
         first_day = min(self.ledger.business_date(row.occurred_at) for row in every)
         self.campaigns = campaigns_active(on_or_after=first_day)
+        self.segments = member_segments(
+            member_ids=self.member_ids,
+            segment_ids={c.target_segment for c in self.campaigns if c.target_segment},
+        )
         self.by_key = {(row.source, row.external_id): row for row in every}
         keys = [transaction_entry_key(source=r.source, external_id=r.external_id) for r in every]
         self.stored_keys = _stored_keys(keys)
@@ -276,6 +280,7 @@ class _Batch:
             tier_code=self.tiers.get(row.member_id),
             tier_multiplier=self.multipliers.get(row.member_id, Decimal(1)),
             campaigns=self.campaigns,
+            segments=self.segments.get(row.member_id, frozenset()),
             earned_today=self.day_usage[(row.member_id, rule.pk, on)],
             earned_this_month=self.month_usage[(row.member_id, rule.pk, on.replace(day=1))],
         )

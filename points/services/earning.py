@@ -1,11 +1,13 @@
 """How many points a transaction earns, and why.
 
-The calculation is a pure function of the rule, the campaigns, the member's tier and what the
-member already earned under the rule that business day and month, so it is deterministic and can
-be explained line by line (the ``rules`` JSON of the entry).
+The calculation is a pure function of the rule, the campaigns, the member's tier and segments
+(as last refreshed) and what the member already earned under the rule that business day and
+month, so it is deterministic and can be explained line by line (the ``rules`` JSON of the
+entry).
 """
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -24,12 +26,22 @@ class CampaignTerms:
     ends_on: dt.date
     rule_ids: frozenset[int] = frozenset()
     target_tiers: frozenset[str] = frozenset()
+    target_segment: uuid.UUID | None = None
     name: str = ""
 
-    def applies(self, *, rule_id: int | None, on: dt.date, tier_code: str | None) -> bool:
+    def applies(
+        self,
+        *,
+        rule_id: int | None,
+        on: dt.date,
+        tier_code: str | None,
+        segments: frozenset[uuid.UUID] = frozenset(),
+    ) -> bool:
         if not self.starts_on <= on <= self.ends_on:
             return False
         if self.rule_ids and rule_id not in self.rule_ids:
+            return False
+        if self.target_segment is not None and self.target_segment not in segments:
             return False
         return not self.target_tiers or tier_code in self.target_tiers
 
@@ -58,6 +70,7 @@ def campaigns_active(*, on_or_after: dt.date | None = None) -> list[CampaignTerm
             ends_on=campaign.ends_on,
             rule_ids=frozenset(rule.pk for rule in campaign.rules.all()),
             target_tiers=frozenset(campaign.target_tiers or []),
+            target_segment=campaign.target_segment_id,
             name=campaign.name,
         )
         for campaign in campaigns
@@ -103,6 +116,7 @@ def earning_points_calculate(
     tier_code: str | None = None,
     tier_multiplier: Decimal = Decimal(1),
     campaigns: list[CampaignTerms] = (),  # type: ignore[assignment]
+    segments: frozenset[uuid.UUID] = frozenset(),
     earned_today: int = 0,
     earned_this_month: int = 0,
 ) -> Earning:
@@ -119,7 +133,11 @@ def earning_points_calculate(
     )
     tier = tier_multiplier if rule.apply_tier_multiplier else Decimal(1)
     campaign = max(
-        (c for c in campaigns if c.applies(rule_id=rule.pk, on=on, tier_code=tier_code)),
+        (
+            c
+            for c in campaigns
+            if c.applies(rule_id=rule.pk, on=on, tier_code=tier_code, segments=segments)
+        ),
         key=lambda c: (c.multiplier, c.code),
         default=None,
     )

@@ -11,6 +11,7 @@ from django.utils import timezone
 from events.models import Event, Invitation
 from loyalty import roles
 from points.models import Account
+from tests.events.factories import EventFactory
 from tests.events.test_rsvp import _event
 from tests.factories import database_state
 
@@ -139,3 +140,22 @@ def test_marketing_creates_publishes_and_cancels_and_members_get_403(staff_clien
         f"/api/v1/events/{event_id}/cancel/", {"reason": "venue closed"}, format="json"
     )
     assert cancelled.json()["status"] == "cancelled"
+
+
+def test_an_event_targets_a_segment_by_id_and_an_unknown_one_is_refused(staff_client):
+    from members.services.segments import segment_create
+
+    marketing = staff_client(roles.MARKETING)
+    segment = segment_create(actor=None, name="Retirees", rule={"age_min": 60})
+    event = EventFactory(status=Event.Status.DRAFT)
+    url = f"/api/v1/events/{event.pk}/"
+    answer = marketing.patch(url, {"target_segment": str(segment.pk)}, format="json")
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["target_segment"] == str(segment.pk)
+    before = database_state()
+    unknown = marketing.patch(
+        url, {"target_segment": "00000000-0000-4000-8000-000000000000"}, format="json"
+    )
+    assert unknown.status_code == 400
+    assert [e["field"] for e in unknown.json()["errors"]] == ["target_segment"]
+    assert database_state() == before

@@ -23,6 +23,7 @@ from events.services.invitations import (
 )
 from events.tasks import invitations_send_task, reminders_send_task
 from members.models import Member, MemberTier, Message
+from members.services.segments import segment_create
 from tests.events.factories import EventFactory
 from tests.factories import MemberFactory, database_state, lock_queue, table_write_locked
 from tests.members.tier_helpers import ladder
@@ -69,16 +70,31 @@ def test_targets_tiers_consent_and_status(chunk_size):
     upper = EventFactory(target_tiers=["GOLD", "PLATINUM"])
     lower = EventFactory(target_tiers=["STANDARD"])
     everyone = EventFactory(target_tiers=[])
-    # Segments do not exist yet: an event naming one invites as if it named none.
-    segmented = EventFactory(target_tiers=["DIAMOND"], target_segment="0" * 32)
+    # Tiers and a segment: members in both (the segment refreshed as the invitations go out).
+    Member.objects.filter(pk=diamond.pk).update(city="Xiamen")
+    xiamen = segment_create(actor=None, name="Xiamen", rule={"cities": ["Xiamen"]})
+    elsewhere = _holding(tiers["DIAMOND"])  # in the tier, not in the segment
+    segmented = EventFactory(target_tiers=["DIAMOND"], target_segment=xiamen)
 
     result = invitations_send_due(chunk_size=chunk_size)
 
     assert _invited(upper) == {gold.pk, platinum.pk}
     assert _invited(lower) == {base.pk, standard.pk}
-    assert _invited(everyone) == {base.pk, standard.pk, gold.pk, platinum.pk, diamond.pk}
+    assert _invited(everyone) == {
+        base.pk,
+        standard.pk,
+        gold.pk,
+        platinum.pk,
+        diamond.pk,
+        elsewhere.pk,
+    }
     assert _invited(segmented) == {diamond.pk}
-    assert result == {"events": 4, "invitations": 10, "messages": 10}
+    assert result["events"] == 4
+    assert (
+        result["invitations"]
+        == result["messages"]
+        == sum(len(_invited(e)) for e in (upper, lower, everyone, segmented))
+    )
     for event in (upper, lower, everyone, segmented):
         event.refresh_from_db()
         assert event.invitations_sent_at is not None
@@ -409,3 +425,21 @@ def test_the_jobs_are_on_the_beat_schedule():
     assert (offers.crontab.minute, no_shows.crontab.minute) == ("*/5", "40")
     assert offers.enabled
     assert no_shows.enabled
+
+
+@pytest.mark.django_db
+def test_a_segment_target_reads_the_rule_as_the_invitations_go_out():
+    """The segment's stored membership is refreshed just before sending: a member who came
+    into its rule after it was last refreshed is invited, one who left it is not."""
+    stays = MemberFactory(city="Lhasa")
+    leaves = MemberFactory(city="Lhasa")
+    lhasa = segment_create(actor=None, name="Lhasa", rule={"cities": ["Lhasa"]})
+    arrives = MemberFactory(city="Lhasa")
+    Member.objects.filter(pk=leaves.pk).update(city="Kunming")
+    MemberFactory(city="Kunming")
+    event = EventFactory(target_segment=lhasa)
+
+    assert invitations_send_due() == {"events": 1, "invitations": 2, "messages": 2}
+    assert _invited(event) == {stays.pk, arrives.pk}
+    lhasa.refresh_from_db()
+    assert lhasa.member_count == 2

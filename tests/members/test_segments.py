@@ -274,3 +274,22 @@ def test_a_bad_rule_on_create_or_change_writes_nothing():
         segment_update(segment=segment, actor=None, changes={"rule": {"colour": 1}})
     assert database_state() == before
     assert Segment.objects.count() == 1
+
+
+def test_the_nightly_refresh_is_on_the_beat_schedule_and_refreshes_every_segment():
+    from django_celery_beat.models import PeriodicTask
+
+    from members.schedules import SEGMENTS_REFRESH_SCHEDULE_NAME
+    from members.tasks import segments_refresh_task
+
+    entry = PeriodicTask.objects.get(name=SEGMENTS_REFRESH_SCHEDULE_NAME)
+    assert (entry.task, entry.crontab.hour, entry.crontab.minute) == (
+        "members.segments_refresh",
+        "1",
+        "30",
+    )
+    segment = segment_create(actor=None, name="Everyone", rule={})
+    MemberFactory.create_batch(3)
+    assert segments_refresh_task.apply().get() == {"segments": 1, "members": 3}
+    segment.refresh_from_db()
+    assert segment.member_count == 3

@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from members.services.members import member_freeze
+from members.services.segments import segment_create
 from points.models import Account, Entry, Transaction
 from points.services.consumer import transactions_process_all
 from points.services.ingest import transactions_sweep
@@ -59,6 +60,17 @@ def test_campaign_doubles_points_for_targeted_tier_only(card_rule):
     # Nobody has the gold tier yet, so only the 1.5x campaign applies: 5 * 1.5 = 7.5 -> 7.
     assert entry.points == 7
     assert entry.rules["campaign"] == {"code": "one-and-half", "multiplier": "1.50"}
+
+
+def test_a_campaign_for_a_segment_applies_to_its_members_only(card_rule):
+    inside, outside = MemberFactory(city="Qingdao"), MemberFactory(city="Jinan")
+    coastal = segment_create(actor=None, name="Qingdao", rule={"cities": ["Qingdao"]})
+    CampaignFactory(code="coastal", multiplier=Decimal("3"), target_segment=coastal)
+    ingest([tx_item(inside, amount="100.00"), tx_item(outside, amount="100.00")])
+    # 100 / 20 = 5 points; tripled for the segment's member only.
+    assert (_balance(inside), _balance(outside)) == (15, 5)
+    assert Entry.objects.get(member=inside).rules["campaign"]["code"] == "coastal"
+    assert Entry.objects.get(member=outside).rules["campaign"] is None
 
 
 def test_refund_reverses_the_original_points(card_rule):

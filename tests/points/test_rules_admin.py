@@ -157,7 +157,7 @@ def test_adding_a_campaign_saves_it_with_its_rules_and_audits_once(superuser_cli
         str(campaign.pk),
     )
     assert row.before is None
-    assert row.after == {**NEW_CAMPAIGN, "rules": ["bills", "card"]}
+    assert row.after == {**NEW_CAMPAIGN, "target_segment": None, "rules": ["bills", "card"]}
 
 
 def test_changing_a_campaign_records_the_changed_fields_and_rules(superuser_client):
