@@ -195,6 +195,11 @@ class Survey(models.Model):
     def question(self) -> str:
         return translated(self, "question")
 
+    def is_open(self, now=None) -> bool:
+        """Answers are taken: sent, not closed, and not past ``closes_at``."""
+        now = now or timezone.now()
+        return self.status == self.Status.SENT and not (self.closes_at and now > self.closes_at)
+
 
 class SurveyResponse(models.Model):
     """A survey sent to one member (once), answered at most once: ``score`` and ``answered_at``

@@ -121,6 +121,9 @@ class AuditAction(models.TextChoices):
     EVENT_CANCEL = "event.cancel", _("Event cancelled")
     SEGMENT_CREATE = "segment.create", _("Segment created")
     SEGMENT_UPDATE = "segment.update", _("Segment changed")
+    SURVEY_CREATE = "survey.create", _("Survey created")
+    SURVEY_SEND = "survey.send", _("Survey sent")
+    SURVEY_CLOSE = "survey.close", _("Survey closed")
 
 
 class AuditLog(models.Model):

@@ -37,6 +37,7 @@ ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "members.view_tier",
         "members.*segment*",
         "insights.view_*",
+        "insights.*_survey",
         "points.view_earningrule",
         "points.*campaign*",
         "loyalty.view_staffnotice",

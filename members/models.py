@@ -200,6 +200,7 @@ class Message(models.Model):
         POINTS = "points", _("Points")
         INVITATION = "invitation", _("Invitation")
         REDEMPTION = "redemption", _("Redemption")
+        SURVEY = "survey", _("Survey")
         GENERAL = "general", _("General")
 
     class Delivery(models.TextChoices):
