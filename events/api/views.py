@@ -36,7 +36,7 @@ from events.services.rsvp import ACCEPT, DECLINE, invitation_rsvp
 from loyalty.api.permissions import HasRolePermission, IsMember
 from loyalty.api.schema import nested_components, problems
 from loyalty.api.serializers import StrictSerializer
-from members.models import Segment
+from members.api.segments import SegmentRefField
 
 
 class EventBriefSerializer(serializers.Serializer):
@@ -230,9 +230,7 @@ class EventInputSerializer(StrictSerializer):
     target_tiers = serializers.ListField(
         child=serializers.CharField(max_length=20), required=False, max_length=50
     )
-    target_segment = serializers.PrimaryKeyRelatedField(
-        queryset=Segment.objects.all(), required=False, allow_null=True
-    )
+    target_segment = SegmentRefField(required=False)
     attendance_points = serializers.IntegerField(min_value=0, max_value=1_000_000, required=False)
 
 

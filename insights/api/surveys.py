@@ -1,6 +1,8 @@
 """Surveys over HTTP: marketing creates, sends and closes them and reads their figures; a member
 lists the surveys sent to them and answers each once."""
 
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
@@ -25,7 +27,7 @@ from insights.survey_selectors import (
 from loyalty.api.permissions import HasRolePermission, IsMember
 from loyalty.api.schema import nested_components, problems
 from loyalty.api.serializers import StrictSerializer
-from members.models import Segment
+from members.api.segments import SegmentRefField
 
 
 class SurveyInputSerializer(StrictSerializer):
@@ -34,10 +36,13 @@ class SurveyInputSerializer(StrictSerializer):
 
     question = serializers.CharField(max_length=200, source="question_en")
     question_zh_hans = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    segment = serializers.PrimaryKeyRelatedField(
-        queryset=Segment.objects.all(), required=False, allow_null=True
-    )
+    segment = SegmentRefField(required=False)
     closes_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate_closes_at(self, value):
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError(_("This time has passed."), code="past")
+        return value
 
 
 class SurveyFiguresSerializer(serializers.Serializer):

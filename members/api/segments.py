@@ -122,3 +122,16 @@ class SegmentPreviewApi(APIView):
         serializer.is_valid(raise_exception=True)
         preview = segment_preview(rule=serializer.validated_data["rule"])
         return Response(self.OutputSerializer(preview).data)
+
+
+class SegmentRefField(serializers.PrimaryKeyRelatedField):
+    """A segment by id (null: none); an id that names no segment, or an empty string, is
+    refused (DRF would read ``""`` as null)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=Segment.objects.all(), allow_null=True, **kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        if data == "":
+            self.fail("incorrect_type", data_type="str")
+        return super().run_validation(data)

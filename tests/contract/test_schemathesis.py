@@ -65,7 +65,8 @@ DATA_DEPENDENT = (
     "the future and within the limit (400 past / too_long); a reward's eligible_tiers must name "
     "existing tiers and its code be new, its valid_to after its valid_from (400); an event's "
     "times must come in order (invitations, RSVP deadline, start, end) (400); a segment rule's "
-    "tiers must name existing tiers and a segment's name be new (400)"
+    "tiers must name existing tiers and a segment's name be new (400); a survey's or event's "
+    "segment must exist and a survey's closes_at lie ahead (400)"
 )
 
 # (caller, METHOD, path, check) -> why it fails and is accepted for now. Keep it short.
@@ -81,6 +82,7 @@ EXCLUDED: dict[tuple[str, str, str, str], str] = {
     ("admin", "POST", "/api/v1/events/", "positive_data_acceptance"): DATA_DEPENDENT,
     ("admin", "POST", "/api/v1/segments/", "positive_data_acceptance"): DATA_DEPENDENT,
     ("admin", "POST", "/api/v1/segments/preview/", "positive_data_acceptance"): DATA_DEPENDENT,
+    ("admin", "POST", "/api/v1/surveys/", "positive_data_acceptance"): DATA_DEPENDENT,
     ("member", "GET", "/api/v1/me/invitations/", "negative_data_rejection"): EMPTY_QUERY,
     ("admin", "GET", "/api/v1/redemptions/", "negative_data_rejection"): EMPTY_QUERY,
     ("integration", "GET", "/api/v1/redemptions/", "negative_data_rejection"): EMPTY_QUERY,

@@ -282,6 +282,8 @@ def test_strict_bodies_refuse_unknown_fields(schema):
         ("post", "/api/v1/segments/"),
         ("patch", "/api/v1/segments/{segment_id}/"),
         ("post", "/api/v1/segments/preview/"),
+        ("post", "/api/v1/surveys/"),
+        ("post", "/api/v1/me/surveys/{response_id}/answer/"),
     }
     closed = {
         (method, path)
