@@ -498,7 +498,7 @@ class MemberTierAdmin(ReadOnlyAdmin):
 class SegmentForm(forms.ModelForm):
     class Meta:
         model = Segment
-        fields = ["name", "description", "rule"]
+        fields = ["name_en", "name_zh_hans", "description_en", "description_zh_hans", "rule"]
         help_texts = {
             "rule": _(
                 'An object of conditions, all of which must hold, e.g. {"tiers": ["GOLD"], '
@@ -525,8 +525,8 @@ class SegmentForm(forms.ModelForm):
 @admin.register(Segment)
 class SegmentAdmin(admin.ModelAdmin):
     form = SegmentForm
-    list_display = ["name", "member_count", "refreshed_at"]
-    search_fields = ["name"]
+    list_display = ["name_en", "name_zh_hans", "member_count", "refreshed_at"]
+    search_fields = ["name_en", "name_zh_hans"]
     readonly_fields = ["member_count", "refreshed_at", "created_by"]
     actions = ["refresh"]
 

@@ -772,8 +772,10 @@ class Segment(models.Model):
     its members are stored by the refresh (``SegmentMember``), counted in ``member_count``."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(_("name"), max_length=100, unique=True)
-    description = models.TextField(_("description"), blank=True)
+    name_en = models.CharField(_("name (English)"), max_length=100, unique=True)
+    name_zh_hans = models.CharField(_("name (Simplified Chinese)"), max_length=100, blank=True)
+    description_en = models.TextField(_("description (English)"), blank=True)
+    description_zh_hans = models.TextField(_("description (Simplified Chinese)"), blank=True)
     rule = models.JSONField(_("rule"), default=dict, blank=True, encoder=DjangoJSONEncoder)
     member_count = models.PositiveIntegerField(_("members"), default=0, editable=False)
     refreshed_at = models.DateTimeField(_("refreshed at"), null=True, blank=True, editable=False)
@@ -792,10 +794,18 @@ class Segment(models.Model):
     class Meta:
         verbose_name = _("segment")
         verbose_name_plural = _("segments")
-        ordering = ["name"]
+        ordering = ["name_en"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def name(self) -> str:
+        return translated(self, "name")
+
+    @property
+    def description(self) -> str:
+        return translated(self, "description")
 
 
 class SegmentMember(models.Model):

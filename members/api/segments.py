@@ -20,19 +20,35 @@ from members.services.segments import segment_create, segment_preview, segment_u
 
 
 class SegmentInputSerializer(StrictSerializer):
-    """A segment as marketing writes it (``PATCH``: any subset)."""
+    """A segment as marketing writes it (``PATCH``: any subset). ``name`` and ``description``
+    are the English texts, ``*_zh_hans`` the Simplified Chinese ones."""
 
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    name = serializers.CharField(max_length=100, source="name_en")
+    name_zh_hans = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    description = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, source="description_en"
+    )
+    description_zh_hans = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     rule = SegmentRule()
 
 
 class SegmentOutputSerializer(serializers.ModelSerializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
     rule = SegmentRule()
 
     class Meta:
         model = Segment
-        fields = ["id", "name", "description", "rule", "member_count", "refreshed_at"]
+        fields = [
+            "id",
+            "name",
+            "name_en",
+            "name_zh_hans",
+            "description",
+            "rule",
+            "member_count",
+            "refreshed_at",
+        ]
         read_only_fields = fields
 
 
@@ -54,8 +70,8 @@ class SegmentListCreateApi(generics.ListAPIView):
     OutputSerializer = SegmentOutputSerializer
     serializer_class = OutputSerializer
     queryset = Segment.objects.none()  # the model, for the schema; rows: the selector
-    ordering_fields = ["name", "member_count", "refreshed_at"]
-    ordering = ["name"]
+    ordering_fields = ["name_en", "member_count", "refreshed_at"]
+    ordering = ["name_en"]
 
     def get_queryset(self):
         return segment_list()

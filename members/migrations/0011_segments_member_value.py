@@ -44,8 +44,10 @@ class Migration(migrations.Migration):
             name='Segment',
             fields=[
                 ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=100, unique=True, verbose_name='name')),
-                ('description', models.TextField(blank=True, verbose_name='description')),
+                ('name_en', models.CharField(max_length=100, unique=True, verbose_name='name (English)')),
+                ('name_zh_hans', models.CharField(blank=True, max_length=100, verbose_name='name (Simplified Chinese)')),
+                ('description_en', models.TextField(blank=True, verbose_name='description (English)')),
+                ('description_zh_hans', models.TextField(blank=True, verbose_name='description (Simplified Chinese)')),
                 ('rule', models.JSONField(blank=True, default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder, verbose_name='rule')),
                 ('member_count', models.PositiveIntegerField(default=0, editable=False, verbose_name='members')),
                 ('refreshed_at', models.DateTimeField(blank=True, editable=False, null=True, verbose_name='refreshed at')),
@@ -56,7 +58,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'segment',
                 'verbose_name_plural': 'segments',
-                'ordering': ['name'],
+                'ordering': ['name_en'],
             },
         ),
         migrations.CreateModel(

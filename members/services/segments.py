@@ -100,7 +100,7 @@ def segment_refresh(*, segment: Segment) -> dict[str, int]:
 def segments_refresh_all() -> dict[str, int]:
     """Refresh every segment, each in its own transaction; one being refreshed is skipped."""
     totals = {"segments": 0, "members": 0}
-    for segment_id in list(Segment.objects.order_by("name").values_list("pk", flat=True)):
+    for segment_id in list(Segment.objects.order_by("name_en").values_list("pk", flat=True)):
         with transaction.atomic():
             segment = Segment.objects.select_for_update(skip_locked=True).filter(pk=segment_id)
             stored = segment.first()
@@ -112,11 +112,12 @@ def segments_refresh_all() -> dict[str, int]:
 
 
 @transaction.atomic
-def segment_create(*, actor: Any, name: str, rule: Any, description: str = "") -> Segment:
-    """A new segment, its membership refreshed. ``ValidationError`` for a bad rule or name."""
+def segment_create(*, actor: Any, rule: Any, **fields: Any) -> Segment:
+    """A new segment (``fields``: ``name_en``, ``name_zh_hans``, ``description_en``,
+    ``description_zh_hans``), its membership refreshed. ``ValidationError`` for a bad rule or
+    name."""
     segment = Segment(
-        name=name,
-        description=description,
+        **fields,
         rule=segment_rule_clean(rule),
         created_by=actor if getattr(actor, "pk", None) else None,
     )
@@ -134,7 +135,7 @@ def segment_create(*, actor: Any, name: str, rule: Any, description: str = "") -
 
 @transaction.atomic
 def segment_update(*, segment: Segment, actor: Any, changes: dict[str, Any]) -> Segment:
-    """Apply ``changes`` (``name``, ``description``, ``rule``) under the segment's row lock;
+    """Apply ``changes`` (the names, descriptions and ``rule``) under the segment's row lock;
     a changed rule refreshes the membership."""
     stored = Segment.objects.select_for_update().get(pk=segment.pk)
     values = audited_values(stored)

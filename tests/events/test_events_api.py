@@ -146,7 +146,7 @@ def test_an_event_targets_a_segment_by_id_and_an_unknown_one_is_refused(staff_cl
     from members.services.segments import segment_create
 
     marketing = staff_client(roles.MARKETING)
-    segment = segment_create(actor=None, name="Retirees", rule={"age_min": 60})
+    segment = segment_create(actor=None, name_en="Retirees", rule={"age_min": 60})
     event = EventFactory(status=Event.Status.DRAFT)
     url = f"/api/v1/events/{event.pk}/"
     answer = marketing.patch(url, {"target_segment": str(segment.pk)}, format="json")

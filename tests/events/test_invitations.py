@@ -72,7 +72,7 @@ def test_targets_tiers_consent_and_status(chunk_size):
     everyone = EventFactory(target_tiers=[])
     # Tiers and a segment: members in both (the segment refreshed as the invitations go out).
     Member.objects.filter(pk=diamond.pk).update(city="Xiamen")
-    xiamen = segment_create(actor=None, name="Xiamen", rule={"cities": ["Xiamen"]})
+    xiamen = segment_create(actor=None, name_en="Xiamen", rule={"cities": ["Xiamen"]})
     elsewhere = _holding(tiers["DIAMOND"])  # in the tier, not in the segment
     segmented = EventFactory(target_tiers=["DIAMOND"], target_segment=xiamen)
 
@@ -433,7 +433,7 @@ def test_a_segment_target_reads_the_rule_as_the_invitations_go_out():
     into its rule after it was last refreshed is invited, one who left it is not."""
     stays = MemberFactory(city="Lhasa")
     leaves = MemberFactory(city="Lhasa")
-    lhasa = segment_create(actor=None, name="Lhasa", rule={"cities": ["Lhasa"]})
+    lhasa = segment_create(actor=None, name_en="Lhasa", rule={"cities": ["Lhasa"]})
     arrives = MemberFactory(city="Lhasa")
     Member.objects.filter(pk=leaves.pk).update(city="Kunming")
     MemberFactory(city="Kunming")

@@ -39,7 +39,7 @@ def test_a_survey_goes_to_its_segments_consenting_active_members_once_each():
     MemberFactory(city="Taiyuan", marketing_consent=False)
     MemberFactory(city="Taiyuan", status=Member.Status.FROZEN)
     MemberFactory(city="Datong")
-    segment = segment_create(actor=None, name="Taiyuan", rule={"cities": ["Taiyuan"]})
+    segment = segment_create(actor=None, name_en="Taiyuan", rule={"cities": ["Taiyuan"]})
     english = MemberFactory(city="Taiyuan", preferred_language="en")  # joins after the save
     survey = _survey(segment=segment)
 

@@ -32,7 +32,7 @@ _ids = itertools.count(1)
 
 def _selected(rule: dict) -> set[str]:
     """Customer numbers of the members a refresh of ``rule`` stores."""
-    segment = segment_create(actor=None, name=f"s{next(_ids)}", rule=rule)
+    segment = segment_create(actor=None, name_en=f"s{next(_ids)}", rule=rule)
     stored = SegmentMember.objects.filter(segment=segment).values_list("member_id", flat=True)
     numbers = set(Member.objects.filter(pk__in=stored).values_list("customer_no", flat=True))
     assert segment.member_count == len(numbers)
@@ -233,7 +233,7 @@ def test_the_preview_counts_and_samples_without_writing():
 
 def test_a_refresh_makes_the_stored_membership_exactly_the_rules_members():
     stay, leave = _member("STAY", city="Xian"), _member("LEAVE", city="Xian")
-    segment = segment_create(actor=None, name="Xian", rule={"cities": ["Xian"]})
+    segment = segment_create(actor=None, name_en="Xian", rule={"cities": ["Xian"]})
     assert segment.member_count == 2
     Member.objects.filter(pk=leave.pk).update(city="Chengdu")
     join = _member("JOIN", city="Xian")
@@ -250,7 +250,7 @@ def test_a_refresh_makes_the_stored_membership_exactly_the_rules_members():
 def test_a_changed_rule_is_counted_at_once_and_audited():
     _member("X1", city="Xian")
     _member("C1", city="Chengdu")
-    segment = segment_create(actor=None, name="West", rule={"cities": ["Xian"]})
+    segment = segment_create(actor=None, name_en="West", rule={"cities": ["Xian"]})
     segment = segment_update(
         segment=segment, actor=None, changes={"rule": {"cities": ["Xian", "Chengdu"]}}
     )
@@ -259,17 +259,17 @@ def test_a_changed_rule_is_counted_at_once_and_audited():
     assert actions == ["segment.create", "segment.update"]
     # An unchanged save writes no audit row and no refresh.
     refreshed = segment.refreshed_at
-    segment_update(segment=segment, actor=None, changes={"name": "West"})
+    segment_update(segment=segment, actor=None, changes={"name_en": "West"})
     segment.refresh_from_db()
     assert AuditLog.objects.count() == 2
     assert segment.refreshed_at == refreshed
 
 
 def test_a_bad_rule_on_create_or_change_writes_nothing():
-    segment = segment_create(actor=None, name="All", rule={})
+    segment = segment_create(actor=None, name_en="All", rule={})
     before = database_state()
     with pytest.raises(ValidationError):
-        segment_create(actor=None, name="Bad", rule={"age_min": -1})
+        segment_create(actor=None, name_en="Bad", rule={"age_min": -1})
     with pytest.raises(ValidationError):
         segment_update(segment=segment, actor=None, changes={"rule": {"colour": 1}})
     assert database_state() == before
@@ -288,7 +288,7 @@ def test_the_nightly_refresh_is_on_the_beat_schedule_and_refreshes_every_segment
         "1",
         "30",
     )
-    segment = segment_create(actor=None, name="Everyone", rule={})
+    segment = segment_create(actor=None, name_en="Everyone", rule={})
     MemberFactory.create_batch(3)
     assert segments_refresh_task.apply().get() == {"segments": 1, "members": 3}
     segment.refresh_from_db()

@@ -18,7 +18,7 @@ def test_a_segment_saved_in_the_admin_is_counted_and_audited(admin_client):
     MemberFactory(city="Suzhou")
     answer = admin_client.post(
         "/admin/members/segment/add/",
-        {"name": "Wuxi", "description": "", "rule": json.dumps({"cities": ["Wuxi"]})},
+        {"name_en": "Wuxi", "name_zh_hans": "无锡", "rule": json.dumps({"cities": ["Wuxi"]})},
     )
     assert answer.status_code == 302, answer.content.decode()[:2000]
     segment = Segment.objects.get()
@@ -27,7 +27,7 @@ def test_a_segment_saved_in_the_admin_is_counted_and_audited(admin_client):
 
     url = f"/admin/members/segment/{segment.pk}/change/"
     rule = json.dumps({"cities": ["Wuxi", "Suzhou"]})
-    assert admin_client.post(url, {"name": "Wuxi", "rule": rule}).status_code == 302
+    assert admin_client.post(url, {"name_en": "Wuxi", "rule": rule}).status_code == 302
     segment.refresh_from_db()
     assert segment.member_count == 3
     assert admin_client.get(url).status_code == 200
@@ -37,7 +37,7 @@ def test_a_segment_saved_in_the_admin_is_counted_and_audited(admin_client):
 def test_a_bad_rule_is_shown_on_the_form_and_nothing_is_saved(admin_client):
     before = database_state(ignore=("django_session",))
     answer = admin_client.post(
-        "/admin/members/segment/add/", {"name": "Bad", "rule": json.dumps({"age_min": -3})}
+        "/admin/members/segment/add/", {"name_en": "Bad", "rule": json.dumps({"age_min": -3})}
     )
     assert answer.status_code == 200
     assert "rule.age_min" in answer.content.decode()
@@ -47,7 +47,7 @@ def test_a_bad_rule_is_shown_on_the_form_and_nothing_is_saved(admin_client):
 def test_the_refresh_action_recounts_the_selected_segments(admin_client):
     from members.services.segments import segment_create
 
-    segment = segment_create(actor=None, name="All", rule={})
+    segment = segment_create(actor=None, name_en="All", rule={})
     MemberFactory.create_batch(4)
     Member.objects.filter(pk=MemberFactory().pk).update(status=Member.Status.FROZEN)
     admin_client.post(

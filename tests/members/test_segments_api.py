@@ -38,10 +38,14 @@ def test_marketing_previews_creates_changes_and_lists_a_segment(marketing):
     assert set(preview.json()["sample"][0]) == {"customer_no", "tier", "city", "branch_code"}
 
     created = marketing.post(
-        "/api/v1/segments/", {"name": "Ningbo gold", "rule": rule}, format="json"
+        "/api/v1/segments/",
+        {"name": "Ningbo gold", "name_zh_hans": "宁波金卡客户", "rule": rule},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
     )
     assert created.status_code == 201, created.json()
     body = created.json()
+    assert (body["name"], body["name_en"]) == ("宁波金卡客户", "Ningbo gold")
     assert body["member_count"] == 3
     assert body["rule"] == rule
     assert body["refreshed_at"] is not None

@@ -64,7 +64,7 @@ def test_campaign_doubles_points_for_targeted_tier_only(card_rule):
 
 def test_a_campaign_for_a_segment_applies_to_its_members_only(card_rule):
     inside, outside = MemberFactory(city="Qingdao"), MemberFactory(city="Jinan")
-    coastal = segment_create(actor=None, name="Qingdao", rule={"cities": ["Qingdao"]})
+    coastal = segment_create(actor=None, name_en="Qingdao", rule={"cities": ["Qingdao"]})
     CampaignFactory(code="coastal", multiplier=Decimal("3"), target_segment=coastal)
     ingest([tx_item(inside, amount="100.00"), tx_item(outside, amount="100.00")])
     # 100 / 20 = 5 points; tripled for the segment's member only.
