@@ -110,6 +110,7 @@ class Command(BaseCommand):
             ("members.demo_tiers", "seed_tiers"),
             ("members.demo_tiers", "seed_tier_evaluation"),
             ("points.demo", "seed_points"),
+            ("members.demo_segments", "seed_segments"),
             ("rewards.demo", "seed_rewards"),
             ("events.demo", "seed_events"),
             ("insights.demo", "seed_insights"),
