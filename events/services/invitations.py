@@ -226,10 +226,11 @@ def _event_invite(*, event: Event, now: dt.datetime, chunk_size: int) -> tuple[i
         params["tiers"], params["lowest"] = target
         if not params["tiers"]:
             return 0, 0
-    if event.target_segment_id is not None:
-        segment_refresh(segment=event.target_segment)
-        params["segment"] = event.target_segment_id
-    sql = _invite_sql(tiers=target is not None, segment=event.target_segment_id is not None)
+    segment = event.target_segment
+    if segment is not None:
+        segment_refresh(segment=segment)
+        params["segment"] = segment.pk
+    sql = _invite_sql(tiers=target is not None, segment=segment is not None)
     bounds = Member.objects.aggregate(first=Min("pk"), last=Max("pk"))
     if bounds["first"] is None:
         return 0, 0

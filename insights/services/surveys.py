@@ -116,9 +116,9 @@ def survey_send(
         **_texts(stored),
     }
     condition = ""
-    if stored.segment_id is not None:
+    if stored.segment is not None:
         segment_refresh(segment=stored.segment)
-        params["segment"] = stored.segment_id
+        params["segment"] = stored.segment.pk
         condition = _SEGMENT_CONDITION
     sql = _SEND_SQL.format(segment_condition=condition)
     totals = {"responses": 0, "messages": 0}
