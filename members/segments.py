@@ -43,6 +43,13 @@ from members.models import Member, Tier
 
 PRODUCTS = ("deposits", "wealth", "funds", "insurance", "loans")
 
+# A condition on members ``m`` of another statement: in segment ``%(segment)s`` as its last
+# refresh stored it (the bulk writers that target a segment refresh it first).
+IN_SEGMENT_SQL = """
+      AND EXISTS (SELECT 1 FROM members_segmentmember sm
+                  WHERE sm.segment_id = %(segment)s AND sm.member_id = m.id)
+"""
+
 
 def _texts(max_length: int) -> serializers.ListField:
     return serializers.ListField(

@@ -37,6 +37,7 @@ from django.utils.translation import gettext_lazy as _
 from events.models import Event
 from loyalty.timeutils import business_tz
 from members.models import Member, Tier
+from members.segments import IN_SEGMENT_SQL
 from members.selectors import tier_lowest
 from members.services.segments import segment_refresh
 
@@ -116,18 +117,12 @@ _TIER_JOIN = """
 """
 _TIER_CONDITION = "AND coalesce(mt.tier_id, %(lowest)s) = ANY(%(tiers)s)"
 
-# Members of the event's target segment, as its refresh stored them just before.
-_SEGMENT_CONDITION = """
-      AND EXISTS (SELECT 1 FROM members_segmentmember sm
-                  WHERE sm.segment_id = %(segment)s AND sm.member_id = m.id)
-"""
-
 
 def _invite_sql(*, tiers: bool, segment: bool) -> str:
     """The invitation statement for an event targeting some tiers, a segment, both or all."""
     return _INVITE_SQL.format(
         tier_join=_TIER_JOIN if tiers else "",
-        tier_condition=(_TIER_CONDITION if tiers else "") + (_SEGMENT_CONDITION if segment else ""),
+        tier_condition=(_TIER_CONDITION if tiers else "") + (IN_SEGMENT_SQL if segment else ""),
     )
 
 

@@ -29,6 +29,7 @@ from insights.models import Survey, SurveyResponse
 from loyalty.models import AuditAction
 from loyalty.services import audit_log_record, audited_values
 from members.models import Member
+from members.segments import IN_SEGMENT_SQL
 from members.selectors import tier_lowest
 from members.services.segments import segment_refresh
 
@@ -68,11 +69,6 @@ messaged AS (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM sent), (SELECT count(*) FROM messaged)
-"""
-
-_SEGMENT_CONDITION = """
-      AND EXISTS (SELECT 1 FROM members_segmentmember sm
-                  WHERE sm.segment_id = %(segment)s AND sm.member_id = m.id)
 """
 
 
@@ -119,7 +115,7 @@ def survey_send(
     if stored.segment is not None:
         segment_refresh(segment=stored.segment)
         params["segment"] = stored.segment.pk
-        condition = _SEGMENT_CONDITION
+        condition = IN_SEGMENT_SQL
     sql = _SEND_SQL.format(segment_condition=condition)
     totals = {"responses": 0, "messages": 0}
     bounds = Member.objects.aggregate(first=Min("pk"), last=Max("pk"))
