@@ -20,6 +20,7 @@ from members.models import (
     AssetSnapshot,
     Member,
     MemberTier,
+    MemberValue,
     Message,
     Segment,
     SegmentMember,
@@ -300,3 +301,8 @@ def member_segments(*, member_ids: list[int], segment_ids: set[Any]) -> dict[int
     for member_id, segment_id in rows.values_list("member_id", "segment_id"):
         found.setdefault(member_id, set()).add(segment_id)
     return {member_id: frozenset(ids) for member_id, ids in found.items()}
+
+
+def member_value_get(*, member: Member) -> MemberValue | None:
+    """The member's customer value as last refreshed, or ``None`` before the first refresh."""
+    return MemberValue.objects.filter(member=member).first()

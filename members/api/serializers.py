@@ -19,6 +19,7 @@ from loyalty.api.serializers import MoneyField, not_in_future
 from members.models import (
     AssetSnapshot,
     Member,
+    MemberValue,
     Message,
     TierBenefit,
     TierHistory,
@@ -30,6 +31,7 @@ from members.selectors import (
     member_tier_get,
     member_tier_history,
     member_tier_standing,
+    member_value_get,
 )
 
 # RegexValidator compiles ``regex`` in __init__; the stubs still allow the uncompiled str.
@@ -172,8 +174,36 @@ class MemberTierOutputSerializer(serializers.Serializer):
     override_until = serializers.DateTimeField(allow_null=True)
 
 
+class MemberValueOutputSerializer(serializers.ModelSerializer):
+    """A member's customer value and churn risk as last refreshed (``insights``)."""
+
+    monetary = MoneyField()
+    churn_reasons = serializers.ListField(
+        child=serializers.ChoiceField(choices=MemberValue.ChurnReason.choices)
+    )
+
+    class Meta:
+        model = MemberValue
+        fields = [
+            "as_of",
+            "score",
+            "contribution_score",
+            "aum_score",
+            "activity_score",
+            "aum_trend",
+            "recency_days",
+            "frequency",
+            "monetary",
+            "churn_risk",
+            "churn_reasons",
+            "refreshed_at",
+        ]
+        read_only_fields = fields
+
+
 class MemberDetailOutputSerializer(MemberOutputSerializer):
-    """A member as staff see it; the phone is always masked."""
+    """A member as staff see it; the phone is always masked; ``value`` is the customer value
+    and churn risk as last refreshed (null until the first refresh)."""
 
     # The row, the tier with its history and the last twelve snapshots; the staff detail
     # view composes it with the sections other apps register (``members.api.sections``).
@@ -181,9 +211,21 @@ class MemberDetailOutputSerializer(MemberOutputSerializer):
     snapshots = serializers.SerializerMethodField()
     tier = serializers.SerializerMethodField()
     tier_history = serializers.SerializerMethodField()
+    value = serializers.SerializerMethodField()
 
     class Meta(MemberOutputSerializer.Meta):
-        fields = [*MemberOutputSerializer.Meta.fields, "tier", "snapshots", "tier_history"]
+        fields = [
+            *MemberOutputSerializer.Meta.fields,
+            "tier",
+            "snapshots",
+            "tier_history",
+            "value",
+        ]
+
+    @extend_schema_field(MemberValueOutputSerializer(allow_null=True))
+    def get_value(self, member) -> dict | None:
+        value = member_value_get(member=member)
+        return MemberValueOutputSerializer(value).data if value else None
 
     @extend_schema_field(SnapshotOutputSerializer(many=True))
     def get_snapshots(self, member) -> list[dict]:

@@ -119,3 +119,33 @@ def test_the_members_list_filters_by_segment(marketing, staff_client):
     listed = operations.get("/api/v1/members/", {"segment": segment["id"]})
     assert [row["customer_no"] for row in listed.json()["results"]] == ["IN1"]
     assert operations.get("/api/v1/members/", {"segment": "not-a-uuid"}).status_code == 400
+
+
+def test_the_member_detail_shows_the_customer_value_once_refreshed(staff_client):
+    import datetime as dt
+    from decimal import Decimal
+
+    from members.models import MemberValue
+
+    member = MemberFactory(customer_no="V1")
+    operations = staff_client("operations")
+    assert operations.get("/api/v1/members/V1/").json()["value"] is None
+    MemberValue.objects.create(
+        member=member,
+        as_of=dt.date(2026, 11, 30),
+        score=Decimal("72.50"),
+        contribution_score=Decimal("80"),
+        aum_score=Decimal("70"),
+        activity_score=Decimal("60"),
+        frequency=4,
+        monetary=Decimal("1234.50"),
+        churn_risk=True,
+        churn_reasons=["aum_down_3_months"],
+    )
+    value = operations.get("/api/v1/members/V1/").json()["value"]
+    assert (value["score"], value["churn_risk"], value["churn_reasons"]) == (
+        "72.50",
+        True,
+        ["aum_down_3_months"],
+    )
+    assert value["monetary"] == "1234.50"
