@@ -316,8 +316,11 @@ def test_a_run_whose_worker_was_killed_resumes_from_the_admin_and_ends_as_one_ru
     assert answer.status_code == 302, answer.content
     run = _wait_until_finished(killed, restarted)
     assert f"members.tier_evaluate[{killed.killed_task_id}]" not in restarted.log_tail(400)
-    assert _unacked(killed.broker, killed.queue) == [
-        ("members.tier_evaluate", killed.killed_task_id)
-    ]
+    # The resumed task is acknowledged once it returns, a moment after the run is marked done;
+    # the killed worker's task stays unacknowledged (until the visibility timeout).
+    left = [("members.tier_evaluate", killed.killed_task_id)]
+    _wait_for(
+        lambda: _unacked(killed.broker, killed.queue) == left, timeout=10, workers=[restarted]
+    )
     assert AuditLog.objects.filter(action="tier_evaluation.resume").count() == 1
     _assert_ends_as_one_run_would(killed, run)
