@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from insights.api.recommendations import MeRecommendationListApi
+
+urlpatterns = [
+    path("me/recommendations/", MeRecommendationListApi.as_view(), name="me-recommendations"),
+]
