@@ -13,10 +13,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from events.models import Event
 from loyalty.translation import translated
 from members.models import Member, Segment
-from rewards.models import Reward
 
 
 class KpiSnapshot(models.Model):
@@ -42,6 +40,15 @@ class KpiSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.tier_code or '*'}"
+
+
+# jsonpath: ``items`` is an array, and every element names its type (reward or event), id, score
+# and reason.
+RECOMMENDATION_ITEMS_WELL_FORMED = (
+    '$.type() == "array" && !(exists($[*] ? ('
+    '!(@.type == "reward" || @.type == "event") || !(exists(@.id)) || !(exists(@.score))'
+    " || !(exists(@.reason)))))"
+)
 
 
 class RecommendationRun(models.Model):
@@ -73,8 +80,9 @@ class RecommendationRun(models.Model):
 
 
 class Recommendation(models.Model):
-    """One ranked item for a member from the latest run: a reward or an event, with its score
-    and why (``reason`` a code, ``reason_data`` what fills its text)."""
+    """A member's ranked items from the latest run, best first, in one row: ``items`` is a
+    JSON list of ``{"type": "reward"|"event", "id": uuid, "score": decimal string,
+    "reason": a Reason code, "data": what fills its text}``."""
 
     class ItemType(models.TextChoices):
         REWARD = "reward", _("Reward")
@@ -87,57 +95,48 @@ class Recommendation(models.Model):
         HISTORY = "history", _("Like what you chose before")
         POPULAR = "popular", _("Popular with members")
 
-    member = models.ForeignKey(
+    member = models.OneToOneField(
         Member,
         on_delete=models.CASCADE,
+        primary_key=True,
         related_name="+",
         verbose_name=_("member"),
+    )
+    run = models.ForeignKey(
+        RecommendationRun,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("run"),
         db_index=False,
     )
-    rank = models.PositiveSmallIntegerField(_("rank"))
-    item_type = models.CharField(_("type"), max_length=8, choices=ItemType.choices)
-    reward = models.ForeignKey(
-        Reward,
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("reward"),
-    )
-    event = models.ForeignKey(
-        Event,
-        on_delete=models.CASCADE,
-        null=True,
-        blank=True,
-        related_name="+",
-        verbose_name=_("event"),
-    )
-    score = models.DecimalField(_("score"), max_digits=12, decimal_places=4)
-    reason = models.CharField(_("reason"), max_length=24, choices=Reason.choices)
-    reason_data = models.JSONField(_("reason data"), default=dict, blank=True)
     holdout = models.BooleanField(
         _("holdout"), default=False, help_text=_("The member gets popularity only.")
     )
-    run = models.ForeignKey(
-        RecommendationRun, on_delete=models.CASCADE, related_name="+", verbose_name=_("run")
-    )
+    items = models.JSONField(_("items"), default=list)
     computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("recommendation")
         verbose_name_plural = _("recommendations")
-        ordering = ["member", "rank"]
+        ordering = ["member"]
         constraints = [
-            models.UniqueConstraint(fields=["member", "rank"], name="recommendation_rank_uniq"),
+            # A list of items, each a reward or an event with an id, a score and a reason.
             models.CheckConstraint(
-                condition=models.Q(item_type="reward", reward__isnull=False, event__isnull=True)
-                | models.Q(item_type="event", event__isnull=False, reward__isnull=True),
-                name="recommendation_one_item",
+                condition=models.lookups.Exact(
+                    models.Func(
+                        models.F("items"),
+                        models.Value(RECOMMENDATION_ITEMS_WELL_FORMED),
+                        function="jsonb_path_match",
+                        output_field=models.BooleanField(),
+                    ),
+                    True,
+                ),
+                name="recommendation_items_well_formed",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.member_id} #{self.rank} {self.item_type}"
+        return f"{self.member_id} ({len(self.items or [])} items)"
 
 
 class Survey(models.Model):

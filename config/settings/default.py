@@ -299,6 +299,8 @@ SPECTACULAR_SETTINGS = {
         "EventStatusEnum": "events.models.Event.Status",
         "InvitationStatusEnum": "events.models.Invitation.Status",
         "EventKindEnum": "events.models.EventKind",
+        "RecommendationTypeEnum": "insights.models.Recommendation.ItemType",
+        "TypeEnum": "points.models.TransactionType",
     },
 }
 

@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from insights.api.kpis import KpiApi
+
+urlpatterns = [
+    path("kpis/", KpiApi.as_view(), name="kpis"),
+]

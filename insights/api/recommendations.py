@@ -7,7 +7,7 @@ from rest_framework import generics, serializers
 
 from insights.categories import mcc_name
 from insights.models import Recommendation
-from insights.services.recommendations import member_recommendations
+from insights.services.recommendations import RecommendedItem, member_recommendations
 from loyalty.api.permissions import IsMember
 from loyalty.api.schema import nested_components
 
@@ -35,17 +35,17 @@ class RecommendationOutputSerializer(serializers.Serializer):
     reason = serializers.SerializerMethodField()
 
     @extend_schema_field(serializers.UUIDField())
-    def get_id(self, item: Recommendation) -> str:
+    def get_id(self, item: RecommendedItem) -> str:
         return str(
             item.reward_id if item.item_type == Recommendation.ItemType.REWARD else item.event_id
         )
 
-    def get_title(self, item: Recommendation) -> str:
+    def get_title(self, item: RecommendedItem) -> str:
         if item.item_type == Recommendation.ItemType.REWARD:
             return item.reward.name if item.reward else ""
         return item.event.title if item.event else ""
 
-    def get_reason(self, item: Recommendation) -> str:
+    def get_reason(self, item: RecommendedItem) -> str:
         return reason_text(item.reason, item.reason_data or {})
 
 
@@ -59,8 +59,9 @@ class MeRecommendationListApi(generics.ListAPIView):
     permission_classes = [IsMember]
     OutputSerializer = RecommendationOutputSerializer
     serializer_class = OutputSerializer
-    queryset = Recommendation.objects.none()  # the model, for the schema; rows: the reader
+    queryset = Recommendation.objects.none()  # the model, for the schema; items: the reader
     filter_backends: list = []
 
     def get_queryset(self):
+        # A list of the member's stored items still valid now, paginated as it is.
         return member_recommendations(member=self.request.user.member)

@@ -66,7 +66,8 @@ DATA_DEPENDENT = (
     "existing tiers and its code be new, its valid_to after its valid_from (400); an event's "
     "times must come in order (invitations, RSVP deadline, start, end) (400); a segment rule's "
     "tiers must name existing tiers and a segment's name be new (400); a survey's or event's "
-    "segment must exist and a survey's closes_at lie ahead (400)"
+    "segment must exist and a survey's closes_at lie ahead (400); a KPI period starts in 2000 "
+    "or later, ends after it starts and spans at most ten years (400)"
 )
 
 # (caller, METHOD, path, check) -> why it fails and is accepted for now. Keep it short.
@@ -83,6 +84,7 @@ EXCLUDED: dict[tuple[str, str, str, str], str] = {
     ("admin", "POST", "/api/v1/segments/", "positive_data_acceptance"): DATA_DEPENDENT,
     ("admin", "POST", "/api/v1/segments/preview/", "positive_data_acceptance"): DATA_DEPENDENT,
     ("admin", "POST", "/api/v1/surveys/", "positive_data_acceptance"): DATA_DEPENDENT,
+    ("admin", "GET", "/api/v1/kpis/", "positive_data_acceptance"): DATA_DEPENDENT,
     ("member", "GET", "/api/v1/me/invitations/", "negative_data_rejection"): EMPTY_QUERY,
     ("admin", "GET", "/api/v1/redemptions/", "negative_data_rejection"): EMPTY_QUERY,
     ("integration", "GET", "/api/v1/redemptions/", "negative_data_rejection"): EMPTY_QUERY,

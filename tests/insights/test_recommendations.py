@@ -12,11 +12,13 @@ from django.utils import timezone, translation
 
 from events.models import Event, Invitation
 from insights.models import Recommendation, RecommendationRun
-from insights.recommendation_tasks import recommendations_refresh_task
 from insights.services.recommendations import (
+    RecommendedItem,
+    recommendation_items,
     recommendation_uplift,
     recommendations_refresh,
 )
+from insights.tasks import recommendations_refresh_task
 from members.models import Member, MemberTier
 from points.models import Transaction
 from rewards.models import Reward
@@ -63,8 +65,14 @@ def redeemed_by(reward: Reward, members) -> None:
         redemption_create(member=each, reward_id=reward.pk)
 
 
-def rows(of: Member) -> list[Recommendation]:
-    return list(Recommendation.objects.filter(member=of).order_by("rank"))
+def rows(of: Member) -> list[RecommendedItem]:
+    """``of``'s stored items, best first (none without a row)."""
+    stored = Recommendation.objects.filter(member=of).first()
+    return recommendation_items(stored) if stored else []
+
+
+def all_items() -> list[RecommendedItem]:
+    return [item for row in Recommendation.objects.all() for item in recommendation_items(row)]
 
 
 def items(of: Member) -> list:
@@ -215,6 +223,22 @@ def test_history_recommends_what_is_like_what_the_member_chose_before():
     assert spa_row.reason_data == {"category": "experience"}
 
 
+def test_history_can_lift_an_item_past_the_popular_ones_beyond_the_top_n():
+    me = member(points=5000)
+    peers = [member(points=5000) for _ in range(9)]
+    coffee = RewardFactory(name_en="Coffee", category="experience")
+    spa = RewardFactory(name_en="Spa", category="experience")
+    mug = RewardFactory(name_en="Mug", category="gift")
+    redeemed_by(mug, peers[:2])  # the most popular: the first of everyone's list
+    redeemed_by(spa, peers[:1])
+    redeemed_by(coffee, [me])
+    refresh(top_n=1)
+    (best,) = rows(me)
+    assert best.reward_id in {spa.pk, coffee.pk}
+    assert best.reason == Recommendation.Reason.HISTORY
+    assert [row.reward_id for row in rows(peers[5])] == [mug.pk]
+
+
 def test_holdout_members_get_popularity_only():
     me, _, _ = _dining_world()
     spend(me, "5812")
@@ -222,7 +246,8 @@ def test_holdout_members_get_popularity_only():
     mine = rows(me)
     assert mine
     assert all(row.holdout for row in mine)
-    assert Recommendation.objects.exclude(reason__in=POPULAR_REASONS).count() == 0
+    assert all_items()
+    assert {item.reason for item in all_items()} <= POPULAR_REASONS
     assert Recommendation.objects.filter(holdout=False).count() == 0
     run = RecommendationRun.objects.get()
     assert run.holdout_percent == 100
@@ -230,7 +255,7 @@ def test_holdout_members_get_popularity_only():
 
 def test_the_holdout_is_the_same_members_every_run():
     for _ in range(40):
-        member(points=0)
+        member()  # can afford the popular reward: each gets a row
     peers = [member() for _ in range(3)]
     redeemed_by(RewardFactory(), peers)
     refresh(holdout_percent=50)
@@ -238,7 +263,7 @@ def test_the_holdout_is_the_same_members_every_run():
     refresh(holdout_percent=50)
     again = set(Recommendation.objects.filter(holdout=True).values_list("member_id", flat=True))
     assert first == again
-    assert 0 < len(first) < Recommendation.objects.values("member").distinct().count()
+    assert 0 < len(first) < Recommendation.objects.count()
 
 
 def test_events_are_recommended_from_open_invitations_by_acceptance():
@@ -269,17 +294,7 @@ def test_running_twice_leaves_the_same_rows():
 
     def snapshot():
         return list(
-            Recommendation.objects.order_by("member", "rank").values_list(
-                "member",
-                "rank",
-                "item_type",
-                "reward",
-                "event",
-                "score",
-                "reason",
-                "reason_data",
-                "holdout",
-            )
+            Recommendation.objects.order_by("member").values_list("member", "items", "holdout")
         )
 
     refresh(now=now, holdout_percent=10)
@@ -292,14 +307,15 @@ def test_running_twice_leaves_the_same_rows():
 
 
 def test_the_top_n_is_kept():
-    peers = [member(points=10_000) for _ in range(3)]
+    peers = [member(points=10_000) for _ in range(5)]
     rewards = [RewardFactory() for _ in range(5)]
-    for reward in rewards:
-        redeemed_by(reward, peers)
+    for taken, reward in enumerate(rewards, start=1):
+        redeemed_by(reward, peers[:taken])  # the later, the more popular
     me = member()
     refresh(top_n=2)
-    assert len(rows(me)) == 2
+    assert [row.reward_id for row in rows(me)] == [rewards[4].pk, rewards[3].pk]
     assert [row.rank for row in rows(me)] == [1, 2]
+    assert rows(me)[0].score > rows(me)[1].score
 
 
 def test_the_task_runs_the_refresh():
@@ -406,14 +422,15 @@ def test_uplift_compares_treated_and_holdout_redemption_rates():
     for each in treated + held:
         Recommendation.objects.create(
             member=each,
-            rank=1,
-            item_type="reward",
-            reward=reward,
-            score=Decimal("1"),
-            reason="popular",
+            items=[
+                {"type": "reward", "id": str(reward.pk), "score": "1.0000", "reason": "popular"}
+            ],
             holdout=each in held,
             run=run,
         )
+    nothing = member(points=5000)  # a row with no items is not a member holding any
+    Recommendation.objects.create(member=nothing, items=[], run=run)
+    redeemed_by(reward, [nothing])
     redeemed_by(reward, treated[:3])
     redeemed_by(reward, held[:1])
     redeemed_by(other, treated)  # not recommended: not counted

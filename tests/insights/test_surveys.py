@@ -26,7 +26,7 @@ def _survey(**fields) -> Survey:
         actor=None,
         fields={
             "question_en": "How likely are you to recommend us?",
-            "question_zh_hans": "您有多大可能向朋友推荐我们？",
+            "question_zh_hans": "您有多大可能向朋友推荐我们？",  # noqa: RUF001
             **fields,
         },
     )
