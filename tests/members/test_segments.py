@@ -40,7 +40,7 @@ def _selected(rule: dict) -> set[str]:
     return numbers
 
 
-def _member(no: str, **fields) -> Member:
+def _member(no: str, **fields):
     return MemberFactory(customer_no=no, **fields)
 
 
@@ -57,7 +57,7 @@ def _spent(member: Member, *, days_ago: int) -> None:
     )
 
 
-def _value(member: Member, score: str, reasons: list[str] = ()) -> None:
+def _value(member: Member, score: str, reasons: tuple[str, ...] = ()) -> None:
     MemberValue.objects.create(
         member=member,
         as_of=business_today(),
@@ -157,7 +157,7 @@ def test_inactive_days_count_transactions_and_how_long_one_has_been_a_member():
 
 def test_value_score_and_churn_risk_read_the_customer_value():
     _value(_member("HIGH"), "80.00")
-    _value(_member("LOW"), "20.00", ["no_activity_90_days"])
+    _value(_member("LOW"), "20.00", ("no_activity_90_days",))
     _member("UNSCORED")
     assert _selected({"value_score_min": "50"}) == {"HIGH"}
     assert _selected({"churn_risk": True}) == {"LOW"}
