@@ -7,22 +7,14 @@ that fails for a transient database reason (``OperationalError``, ``InterfaceErr
 with backoff: what its transaction wrote rolled back.
 """
 
-from typing import Any
-
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
 from events.services.attendance import no_shows_mark_due
 from events.services.invitations import invitation_reminders_send_due, invitations_send_due
 from events.services.rsvp import offers_lapse_due
+from loyalty.tasks import transient_retry
 
-_TRANSIENT_RETRY: dict[str, Any] = {
-    "autoretry_for": (OperationalError, InterfaceError),
-    "retry_backoff": 1,
-    "retry_backoff_max": 60,
-    "retry_jitter": True,
-    "max_retries": 5,
-}
+_TRANSIENT_RETRY = transient_retry(max_retries=5)
 
 
 @shared_task(name="events.invitations_send", **_TRANSIENT_RETRY)

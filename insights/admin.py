@@ -9,9 +9,8 @@ from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 
 from insights.models import KpiSnapshot, Survey
-from insights.selectors import KPI_FIELDS
+from insights.selectors import KPI_FIELDS, survey_figures
 from insights.services.surveys import survey_create
-from insights.survey_selectors import survey_figures
 from loyalty.admin import ReadOnlyAdmin
 from members.models import MemberValue
 

@@ -13,20 +13,14 @@ import datetime as dt
 from typing import Any
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
 from insights.services.kpis import kpi_snapshots_refresh
 from insights.services.recommendations import recommendations_refresh
 from insights.services.value import member_values_refresh
+from loyalty.tasks import transient_retry
 from loyalty.timeutils import month_end
 
-_TRANSIENT_RETRY: dict[str, Any] = {
-    "autoretry_for": (OperationalError, InterfaceError),
-    "retry_backoff": 1,
-    "retry_backoff_max": 60,
-    "retry_jitter": True,
-    "max_retries": 5,
-}
+_TRANSIENT_RETRY = transient_retry(max_retries=5)
 
 
 def _date(value: str | None) -> dt.date | None:

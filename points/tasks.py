@@ -13,8 +13,8 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
+from loyalty.tasks import transient_retry
 from points.models import Transaction
 from points.services.consumer import transactions_process
 from points.services.expiry import points_expire_due, points_expiry_warn
@@ -28,15 +28,7 @@ from points.validation import transaction_items_validate
 
 logger = logging.getLogger(__name__)
 
-# Retried, not dropped: a new message after 1, 2, 4... seconds (at most a minute apart, with
-# jitter so the retries of many tasks spread out).
-_TRANSIENT_RETRY: dict[str, Any] = {
-    "autoretry_for": (OperationalError, InterfaceError),
-    "retry_backoff": 1,
-    "retry_backoff_max": 60,
-    "retry_jitter": True,
-    "max_retries": 10,
-}
+_TRANSIENT_RETRY = transient_retry(max_retries=10)
 
 
 @shared_task(name="points.ingest_transactions", **_TRANSIENT_RETRY)

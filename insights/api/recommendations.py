@@ -15,10 +15,8 @@ from loyalty.api.schema import nested_components
 def reason_text(reason: str, data: dict[str, Any]) -> str:
     """``reason`` (a :class:`~insights.models.Recommendation.Reason` code) in words in the
     active language, filled from ``data`` (a spending category by its readable name)."""
-    try:
-        label = Recommendation.Reason(reason).label
-    except ValueError:
-        return ""
+    # A code the model does not know is a defect of the job that wrote it: it fails loudly.
+    label = Recommendation.Reason(reason).label
     return str(label) % {"category": mcc_name(str(data.get("category", "")))}
 
 

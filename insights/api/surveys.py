@@ -16,14 +16,14 @@ from insights.errors import (
     SurveyNotSent,
 )
 from insights.models import Survey, SurveyResponse
-from insights.services.surveys import survey_answer, survey_close, survey_create, survey_send
-from insights.survey_selectors import (
+from insights.selectors import (
     member_survey_get,
     member_surveys,
     survey_figures,
     survey_get,
     survey_list,
 )
+from insights.services.surveys import survey_answer, survey_close, survey_create, survey_send
 from loyalty.api.permissions import HasRolePermission, IsMember
 from loyalty.api.schema import nested_components, problems
 from loyalty.api.serializers import StrictSerializer

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from insights.errors import SurveyAnswered, SurveyClosed, SurveyNotDraft
 from insights.models import Survey, SurveyResponse
+from insights.selectors import survey_figures
 from insights.services.surveys import survey_answer, survey_close, survey_create, survey_send
-from insights.survey_selectors import survey_figures
 from members.models import Member, MemberTier, Message
 from members.services.segments import segment_create
 from tests.factories import MemberFactory, database_state
