@@ -34,6 +34,9 @@ KPI_FIELDS: dict[str, str] = {
     "event_attendance_rate": RATE,
     "satisfaction_avg": SCORE,
     "nps": SCORE,
+    "recommended_redemption_rate": RATE,
+    "holdout_redemption_rate": RATE,
+    "recommendation_uplift": RATE,
 }
 
 

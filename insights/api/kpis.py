@@ -47,6 +47,14 @@ _HELP = {
     "event_attendance_rate": "Attended / accepted (also attended, no-show).",
     "satisfaction_avg": "Average event feedback rating (1-5) given in the period.",
     "nps": "% of scores 9-10 minus % of 0-6: event feedback and survey answers (-100 to 100).",
+    "recommended_redemption_rate": (
+        "Redemptions in the period of a reward recommended to them, per member holding"
+        " personalised recommendations."
+    ),
+    "holdout_redemption_rate": "The same per member of the holdout (popularity only).",
+    "recommendation_uplift": (
+        "recommended_redemption_rate - holdout_redemption_rate (may be negative)."
+    ),
 }
 
 

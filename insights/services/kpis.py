@@ -38,15 +38,22 @@ Definitions:
 * ``satisfaction_avg``: the average event feedback ``rating`` (1-5) given in the period.
 * ``nps`` = % of scores 9-10 minus % of scores 0-6, over the event feedback ``nps`` given in
   the period and the survey responses (``SurveyResponse.score``) answered in it (-100 to 100).
+* ``recommended_redemption_rate``: over the members holding personalised recommendations (the
+  latest run's rows outside the holdout, with at least one item), redemptions made in the period
+  (not cancelled) of a reward recommended to them, per member; ``holdout_redemption_rate``: the
+  same over the holdout, whose recommendations are popularity only;
+  ``recommendation_uplift`` = the first minus the second (null when either is): what
+  personalisation adds, in redemptions per member. The holdout is the same members every run
+  (:mod:`insights.services.recommendations`), so the two groups are comparable.
 
 Rates are ``Decimal`` with 4 places (0.1234 is 12.34%), null when their denominator is 0;
 ``nps`` and ``satisfaction_avg`` have 2 places, null without a score; money (AUM,
 contribution, liability) has 2 places; counts and points are integers. No float anywhere.
 
 Set-based: one aggregate statement per source (members, the ledger, transactions and
-redemptions, snapshots, invitations, feedback and surveys, lots, lot debits), each grouped by
-tier where it has one, in one transaction with ``work_mem`` raised for it
-(:data:`KPI_WORK_MEM`). The ledger is scanned twice per call: once for the period's movements
+redemptions, snapshots, invitations, feedback and surveys, recommendations, lots, lot
+debits), each grouped by tier where it has one, in one transaction with ``work_mem`` raised
+for it (:data:`KPI_WORK_MEM`). The ledger is scanned twice per call: once for the period's movements
 and balances, once (its ``expire``, ``forfeit`` and ``reverse`` entries, for their lot
 consumptions) by the breakage estimate. Python adds up a handful of rows per tier, never a row
 per member.
@@ -94,7 +101,7 @@ def _statement(template: str) -> str:
     """A statement of constants only (no value of a request's goes in: those are bound)."""
     return template.format(
         tier=_TIER,
-        **{f"tier_join_{alias}": _TIER_JOIN.format(alias=alias) for alias in "aeis"},
+        **{f"tier_join_{alias}": _TIER_JOIN.format(alias=alias) for alias in "aehis"},
         closed_by_end=_CLOSED_BY_END,
         closed_by_start=_CLOSED_BY_START,
     )
@@ -190,6 +197,33 @@ FROM (
 GROUP BY 1
 """)
 
+# Redemptions of a recommended reward per member holding recommendations, treated and holdout.
+RECOMMENDATIONS_SQL = _statement("""
+WITH held AS (
+    SELECT member_id, holdout, items FROM insights_recommendation
+    WHERE jsonb_array_length(items) > 0
+),
+took AS (
+    SELECT h.member_id, count(DISTINCT r.id) AS redemptions
+    FROM held h
+    CROSS JOIN LATERAL jsonb_array_elements(h.items) AS i(item)
+    JOIN rewards_redemption r
+      ON r.member_id = h.member_id AND r.reward_id = (i.item ->> 'id')::uuid
+    WHERE i.item ->> 'type' = 'reward' AND r.status <> 'cancelled'
+      AND r.created_at >= %(start)s AND r.created_at < %(end)s
+    GROUP BY 1
+)
+SELECT {tier} AS tier_id,
+       count(*) FILTER (WHERE NOT h.holdout) AS treated,
+       coalesce(sum(t.redemptions) FILTER (WHERE NOT h.holdout), 0) AS treated_redemptions,
+       count(*) FILTER (WHERE h.holdout) AS holdout,
+       coalesce(sum(t.redemptions) FILTER (WHERE h.holdout), 0) AS holdout_redemptions
+FROM held h
+LEFT JOIN took t ON t.member_id = h.member_id
+{tier_join_h}
+GROUP BY 1
+""")
+
 _ZERO = {
     "total": 0,
     "start": 0,
@@ -211,6 +245,10 @@ _ZERO = {
     "promoters": 0,
     "detractors": 0,
     "scores": 0,
+    "treated": 0,
+    "treated_redemptions": 0,
+    "holdout": 0,
+    "holdout_redemptions": 0,
 }
 
 
@@ -267,6 +305,19 @@ def _figures(counts: dict[str, Any], *, share: Decimal | None, point_value) -> d
             if scores
             else None
         ),
+        **_uplift(counts),
+    }
+
+
+def _uplift(counts: dict[str, Any]) -> dict[str, Decimal | None]:
+    treated = _rate(counts["treated_redemptions"], counts["treated"])
+    holdout = _rate(counts["holdout_redemptions"], counts["holdout"])
+    return {
+        "recommended_redemption_rate": treated,
+        "holdout_redemption_rate": holdout,
+        "recommendation_uplift": (
+            None if treated is None or holdout is None else treated - holdout
+        ),
     }
 
 
@@ -296,6 +347,10 @@ def _group_counts(*, day_from: dt.date, day_to: dt.date) -> dict[int | None, dic
         add(ACTIVE_SQL, ("active",))
         add(INVITATIONS_SQL, ("invited", "accepted", "attended"))
         add(SCORES_SQL, ("rating_sum", "ratings", "promoters", "detractors", "scores"))
+        add(
+            RECOMMENDATIONS_SQL,
+            ("treated", "treated_redemptions", "holdout", "holdout_redemptions"),
+        )
         # Averages add up as sums and counts, so the overall one is exact.
         cursor.execute(
             ASSETS_SQL.replace(

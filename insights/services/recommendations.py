@@ -25,7 +25,7 @@ weighted by :data:`WEIGHTS` and summed; shown times 100, four places, a decimal 
 ``reason`` is the signal that contributes most (a tie goes to the more personal one). A holdout
 of ``holdout_percent`` of the members (the same members every run: ``mod(hashtext(id::text),
 100)`` folded to 0-99) gets the popularity signals only, with ``holdout`` set on their row, so
-:func:`recommendation_uplift` can compare redemption rates.
+:mod:`insights.services.kpis` can compare their redemption rates (the uplift KPI).
 
 How it is fast (the nightly job for 1,000,000 members within ten times a plain ``GROUP BY
 member, merchant category`` over the same transactions, ``bench/recommend.py``):
@@ -868,62 +868,3 @@ def member_recommendations(
         elif item.event_id in open_events:
             shown.append(dataclasses.replace(item, event=open_events[item.event_id]))
     return shown
-
-
-# --- Uplift --------------------------------------------------------------------------------
-
-_UPLIFT_SQL = """
-WITH held AS (
-    SELECT member_id, holdout, items FROM insights_recommendation
-    WHERE jsonb_array_length(items) > 0
-),
-recommended AS (
-    SELECT DISTINCT h.member_id, (i.item ->> 'id')::uuid AS reward_id, h.holdout
-    FROM held h CROSS JOIN LATERAL jsonb_array_elements(h.items) AS i(item)
-    WHERE i.item ->> 'type' = 'reward'
-),
-took AS (
-    SELECT c.holdout, count(DISTINCT r.id) AS redemptions
-    FROM recommended c
-    JOIN rewards_redemption r ON r.member_id = c.member_id AND r.reward_id = c.reward_id
-    WHERE r.status <> 'cancelled' AND r.created_at >= %(start)s AND r.created_at < %(end)s
-    GROUP BY 1
-)
-SELECT m.holdout, count(*) AS members, coalesce(max(t.redemptions), 0) AS redemptions
-FROM held m LEFT JOIN took t ON t.holdout = m.holdout
-GROUP BY 1
-"""
-
-_RATE_PLACES = Decimal("0.0001")
-
-
-def _rate(numerator: int, denominator: int) -> Decimal:
-    if not denominator:
-        return Decimal("0.0000")
-    return (Decimal(numerator) / Decimal(denominator)).quantize(_RATE_PLACES)
-
-
-def recommendation_uplift(*, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
-    """Redemptions of recommended rewards per member, treated against holdout, between
-    ``start`` (inclusive) and ``end`` (exclusive), over the members holding recommendations
-    now (the latest run's rows): ``{treated_members, treated_redemptions, treated_rate,
-    holdout_members, holdout_redemptions, holdout_rate, uplift}``. Rates are Decimals with four
-    places; ``uplift`` is ``treated_rate - holdout_rate`` (absolute, redemptions per member).
-    A holdout member's "recommended" rewards are the popularity-only ones they were shown, so
-    the difference is what personalisation adds."""
-    with connection.cursor() as cursor:
-        cursor.execute(_UPLIFT_SQL, {"start": start, "end": end})
-        rows = {holdout: (members, redemptions) for holdout, members, redemptions in cursor}
-    treated = rows.get(False, (0, 0))
-    holdout = rows.get(True, (0, 0))
-    treated_rate = _rate(treated[1], treated[0])
-    holdout_rate = _rate(holdout[1], holdout[0])
-    return {
-        "treated_members": treated[0],
-        "treated_redemptions": treated[1],
-        "treated_rate": treated_rate,
-        "holdout_members": holdout[0],
-        "holdout_redemptions": holdout[1],
-        "holdout_rate": holdout_rate,
-        "uplift": treated_rate - holdout_rate,
-    }

@@ -11,6 +11,13 @@ import pytest
 from insights.services.kpis import kpis_compute
 from tests.insights import kpi_data as k
 
+# No member holds recommendations here (the uplift is tested with the recommendations).
+NO_RECOMMENDATIONS = {
+    "recommended_redemption_rate": None,
+    "holdout_redemption_rate": None,
+    "recommendation_uplift": None,
+}
+
 pytestmark = pytest.mark.django_db
 
 OCT_1, OCT_31 = dt.date(2026, 10, 1), dt.date(2026, 10, 31)
@@ -106,6 +113,7 @@ def test_each_kpi_of_the_period_equals_the_hand_computed_figure(programme):
         "event_attendance_rate": D("0.3333"),  # 1 / 3
         "satisfaction_avg": D("3.00"),  # (4 + 2) / 2
         "nps": D("25.00"),  # promoters 9, 10; detractor 5; passive 7
+        **NO_RECOMMENDATIONS,
     }
     assert list(by_tier) == ["STANDARD", "GOLD"]
     assert by_tier["GOLD"] == {
@@ -128,6 +136,7 @@ def test_each_kpi_of_the_period_equals_the_hand_computed_figure(programme):
         "event_attendance_rate": D("1.0000"),
         "satisfaction_avg": D("4.00"),
         "nps": D("100.00"),
+        **NO_RECOMMENDATIONS,
     }
     assert by_tier["STANDARD"] == {
         "members_total": 2,
@@ -149,6 +158,7 @@ def test_each_kpi_of_the_period_equals_the_hand_computed_figure(programme):
         "event_attendance_rate": D("0.0000"),
         "satisfaction_avg": D("2.00"),
         "nps": D("0.00"),  # 10 and 5 (7 passive)
+        **NO_RECOMMENDATIONS,
     }
 
 
@@ -187,6 +197,7 @@ def test_an_empty_period_answers_zero_counts_and_null_rates():
         "event_attendance_rate",
         "satisfaction_avg",
         "nps",
+        *NO_RECOMMENDATIONS,
     }
     assert kpis["points_liability"] == kpis["points_liability_net"] == D("0.00")
     assert by_tier["GOLD"] == kpis

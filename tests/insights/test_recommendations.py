@@ -12,13 +12,14 @@ from django.utils import timezone, translation
 
 from events.models import Event, Invitation
 from insights.models import Recommendation, RecommendationRun
+from insights.services.kpis import kpis_compute
 from insights.services.recommendations import (
     RecommendedItem,
     recommendation_items,
-    recommendation_uplift,
     recommendations_refresh,
 )
 from insights.tasks import recommendations_refresh_task
+from loyalty.timeutils import business_today
 from members.models import Member, MemberTier
 from points.models import Transaction
 from rewards.models import Reward
@@ -417,7 +418,6 @@ def test_uplift_compares_treated_and_holdout_redemption_rates():
     held = [member(points=5000) for _ in range(2)]
     reward = RewardFactory()
     other = RewardFactory()
-    start = timezone.now()
     run = RecommendationRun.objects.create(status="done", holdout_percent=10)
     for each in treated + held:
         Recommendation.objects.create(
@@ -434,14 +434,25 @@ def test_uplift_compares_treated_and_holdout_redemption_rates():
     redeemed_by(reward, treated[:3])
     redeemed_by(reward, held[:1])
     redeemed_by(other, treated)  # not recommended: not counted
-    figures = recommendation_uplift(start=start, end=timezone.now() + dt.timedelta(seconds=1))
-    assert figures == {
-        "treated_members": 4,
-        "treated_redemptions": 3,
-        "treated_rate": Decimal("0.7500"),
-        "holdout_members": 2,
-        "holdout_redemptions": 1,
-        "holdout_rate": Decimal("0.5000"),
-        "uplift": Decimal("0.2500"),
-    }
-    assert recommendation_uplift(start=start - dt.timedelta(days=2), end=start)["uplift"] == 0
+    today = business_today()
+    figures = kpis_compute(day_from=today, day_to=today)
+    assert figures["recommended_redemption_rate"] == Decimal("0.7500")  # 3 of 4
+    assert figures["holdout_redemption_rate"] == Decimal("0.5000")  # 1 of 2
+    assert figures["recommendation_uplift"] == Decimal("0.2500")
+    before = kpis_compute(day_from=today - dt.timedelta(days=3), day_to=today - dt.timedelta(1))
+    assert before["recommendation_uplift"] == Decimal("0.0000")
+
+
+def test_uplift_is_null_without_a_holdout():
+    Recommendation.objects.create(
+        member=member(points=5000),
+        items=[
+            {"type": "reward", "id": str(RewardFactory().pk), "score": "1", "reason": "popular"}
+        ],
+        run=RecommendationRun.objects.create(status="done", holdout_percent=0),
+    )
+    today = business_today()
+    figures = kpis_compute(day_from=today, day_to=today)
+    assert figures["recommended_redemption_rate"] == Decimal("0.0000")
+    assert figures["holdout_redemption_rate"] is None
+    assert figures["recommendation_uplift"] is None
