@@ -90,7 +90,7 @@ def _write(stdout: TextIO | None, text: str) -> None:
         stdout.write(text + "\n")
 
 
-def seed_points(*, stdout: TextIO | None = None, members: int = 30) -> dict[str, int]:
+def seed_points(*, stdout: TextIO | None = None, members: int = 600) -> dict[str, int]:
     """Create the demo earning rules and campaign if missing, then ingest and credit demo
     transactions for up to ``members`` active members. Returns what was created. The premium
     campaign targets the demo ladder's upper tiers, so the ladder is made first where missing."""

@@ -197,7 +197,10 @@ class Command(BaseCommand):
                 for step, as_of in enumerate(as_of_dates):
                     if (member_id, as_of) in have:
                         continue
-                    level = aum * (1 + (drift - 0.5) * 0.08 * step)
+                    # A trend per member and a month's own ups and downs (its own seed, so
+                    # the other demo data stays as it was).
+                    wobble = random.Random(f"{seed}-{customer_no}-{step}").gauss(0, 0.04)
+                    level = aum * (1 + (drift - 0.5) * 0.08 * step + wobble)
                     snapshots.append(
                         AssetSnapshot(
                             member_id=member_id,
