@@ -37,9 +37,10 @@ def test_seed_demo_leaves_values_a_survey_recommendations_and_snapshots():
     month = add_months(business_today().replace(day=1), -1)
     stored = kpi_snapshot_figures(month=month)
     assert stored is not None
-    assert stored["members_total"] == kpis_compute(day_from=month, day_to=month_end(month))[
-        "members_total"
-    ]
+    assert (
+        stored["members_total"]
+        == kpis_compute(day_from=month, day_to=month_end(month))["members_total"]
+    )
     # The current month's survey answers are in its NPS.
     today = business_today()
     assert kpis_compute(day_from=today.replace(day=1), day_to=today)["nps"] is not None
