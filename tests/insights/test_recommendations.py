@@ -23,7 +23,7 @@ from loyalty.timeutils import business_today
 from members.models import Member, MemberTier
 from points.models import Transaction
 from rewards.models import Reward
-from rewards.services.redemptions import redemption_create
+from rewards.services.redemptions import redemption_cancel, redemption_create
 from tests.events.factories import EventFactory
 from tests.factories import MemberFactory
 from tests.members.tier_helpers import ladder
@@ -434,6 +434,8 @@ def test_uplift_compares_treated_and_holdout_redemption_rates():
     redeemed_by(reward, treated[:3])
     redeemed_by(reward, held[:1])
     redeemed_by(other, treated)  # not recommended: not counted
+    cancelled = redemption_create(member=treated[3], reward_id=reward.pk)
+    redemption_cancel(redemption=cancelled, actor=None, reason="changed their mind")  # not counted
     today = business_today()
     figures = kpis_compute(day_from=today, day_to=today)
     assert figures["recommended_redemption_rate"] == Decimal("0.7500")  # 3 of 4
