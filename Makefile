@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DJANGO_SETTINGS_MODULE ?= config.settings.default
 
-.PHONY: run install migrate seed test lint typecheck imports bench worker beat messages stop clean
+.PHONY: run install browser migrate seed test lint typecheck imports bench worker beat messages stop clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,15 @@ run: install
 	DEBUG=1 $(DEVSERVERS) run -- sh -c '$(BIN)/python manage.py migrate --noinput && \
 	  $(BIN)/python manage.py seed_demo && exec $(BIN)/python manage.py runserver 127.0.0.1:8000'
 
-## The whole test suite on PostgreSQL and Redis.
-test: install
+## Headless Chromium for the console's browser tests: Debian's package, installed when missing
+## (as root; elsewhere set CHROMIUM to a Chromium binary).
+browser:
+	@if [ -z "$$CHROMIUM" ] && ! command -v chromium >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk; \
+	fi
+
+## The whole test suite on PostgreSQL and Redis (and the console in headless Chromium).
+test: install browser
 	$(DEVSERVERS) run --redis -- $(BIN)/pytest -n $${PYTEST_WORKERS:-2} $(PYTEST_ARGS)
 
 lint: install
