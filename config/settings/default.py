@@ -109,6 +109,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "loyalty.middleware.ConsoleTimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

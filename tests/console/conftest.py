@@ -8,10 +8,6 @@ from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls a test makes between
-# browser steps are plain synchronous ones all the same.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 ARTIFACTS = Path(os.environ.get("CONSOLE_ARTIFACTS", "test-artifacts/console"))
 VIEWPORT = {"width": 1280, "height": 900}
 
@@ -23,10 +19,15 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture
+def browser(monkeypatch):
+    """A headless Chromium for one test. Playwright's sync API keeps an event loop running in
+    this thread while it is open; the ORM calls a test makes between browser steps are plain
+    synchronous ones all the same, so Django's async guard is lifted for this test only (never
+    for the process: ``check --deploy`` in a subprocess must not inherit it)."""
     from playwright.sync_api import sync_playwright
 
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=chromium_path(), args=["--no-sandbox", "--disable-dev-shm-usage"]
