@@ -10,11 +10,11 @@ from django.utils.translation import gettext_lazy as _
 from events.models import Event, Feedback, Invitation
 from events.selectors import event_figures
 from events.services.events import event_cancel, event_create, event_publish, event_update
-from loyalty.admin import ReadOnlyAdmin
+from loyalty.admin import ConsoleAdmin, ReadOnlyAdmin, TabularInline
 from loyalty.errors import LoyaltyError
 
 
-class InvitationInline(admin.TabularInline):
+class InvitationInline(TabularInline):
     model = Invitation
     fields = ("member", "status", "seats", "answered_at", "checked_in_at")
     readonly_fields = fields
@@ -28,7 +28,7 @@ class InvitationInline(admin.TabularInline):
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(ConsoleAdmin):
     list_display = ["title_en", "kind", "starts_at", "capacity", "seats_taken", "status"]
     list_filter = ["status", "kind"]
     search_fields = ["title_en", "title_zh_hans", "venue"]

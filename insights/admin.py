@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from insights.models import KpiSnapshot, Survey
 from insights.selectors import KPI_FIELDS, survey_figures
 from insights.services.surveys import survey_create
-from loyalty.admin import ReadOnlyAdmin
+from loyalty.admin import ConsoleAdmin, ReadOnlyAdmin
 from members.models import MemberValue
 
 
@@ -49,7 +49,7 @@ class MemberValueAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Survey)
-class SurveyAdmin(admin.ModelAdmin):
+class SurveyAdmin(ConsoleAdmin):
     """Surveys are written and sent through the API's services; here staff read them and their
     figures."""
 

@@ -9,7 +9,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.admin import ReadOnlyAdmin
+from loyalty.admin import ConsoleAdmin, ReadOnlyAdmin, TabularInline
 from loyalty.errors import LoyaltyError
 from members.errors import TierInactive, TierOverrideExpired, TierOverridePending
 from members.models import (
@@ -38,7 +38,7 @@ from members.services.segments import segment_create, segment_refresh, segment_u
 from members.services.simulation import tiers_simulate
 
 
-class AssetSnapshotInline(admin.TabularInline):
+class AssetSnapshotInline(TabularInline):
     model = AssetSnapshot
     extra = 0
     ordering = ["-as_of"]
@@ -47,7 +47,7 @@ class AssetSnapshotInline(admin.TabularInline):
     max_num = 60
 
 
-class TierHistoryInline(admin.TabularInline):
+class TierHistoryInline(TabularInline):
     model = TierHistory
     fk_name = "member"
     extra = 0
@@ -62,7 +62,7 @@ class TierHistoryInline(admin.TabularInline):
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(ConsoleAdmin):
     list_display = ["customer_no", "name", "status", "city", "branch_code", "joined_at"]
     list_filter = [
         "status",
@@ -138,7 +138,7 @@ class MemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(AssetSnapshot)
-class AssetSnapshotAdmin(admin.ModelAdmin):
+class AssetSnapshotAdmin(ConsoleAdmin):
     list_display = ["member", "as_of", "aum", "contribution", "loans"]
     list_filter = ["as_of"]
     search_fields = ["member__customer_no", "member__name"]
@@ -146,7 +146,7 @@ class AssetSnapshotAdmin(admin.ModelAdmin):
     date_hierarchy = "as_of"
 
 
-class TierBenefitInline(admin.TabularInline):
+class TierBenefitInline(TabularInline):
     model = TierBenefit
     extra = 0
     fields = ["kind", "text_en", "text_zh_hans", "position"]
@@ -177,7 +177,7 @@ class TierProposalForm(forms.Form):
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(ConsoleAdmin):
     list_display = [
         "code",
         "name_en",
@@ -400,7 +400,7 @@ class TierOverrideRequestForm(forms.ModelForm):
 
 
 @admin.register(TierOverride)
-class TierOverrideAdmin(admin.ModelAdmin):
+class TierOverrideAdmin(ConsoleAdmin):
     list_display = [
         "member",
         "tier",
@@ -523,7 +523,7 @@ class SegmentForm(forms.ModelForm):
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(ConsoleAdmin):
     form = SegmentForm
     list_display = ["name_en", "name_zh_hans", "member_count", "refreshed_at"]
     search_fields = ["name_en", "name_zh_hans"]

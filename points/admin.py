@@ -6,24 +6,12 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.admin import ConsoleAdmin, ReadOnlyAdmin
 from loyalty.errors import LoyaltyError
 from points.models import Account, Adjustment, Campaign, EarningRule, Entry, Lot, Transaction
 from points.services.adjustments import adjustment_approve, adjustment_reject, adjustment_request
 from points.services.ingest import consumer_enqueue, transactions_retry
 from points.services.rules import campaign_save, earning_rule_save
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Visible, searchable, never editable: corrections are new entries, not edits."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Account)
@@ -112,7 +100,7 @@ class TransactionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(EarningRule)
-class EarningRuleAdmin(admin.ModelAdmin):
+class EarningRuleAdmin(ConsoleAdmin):
     list_display = [
         "code",
         "name_en",
@@ -138,7 +126,7 @@ class EarningRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(ConsoleAdmin):
     list_display = [
         "code",
         "name_en",
@@ -162,7 +150,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(Adjustment)
-class AdjustmentAdmin(admin.ModelAdmin):
+class AdjustmentAdmin(ConsoleAdmin):
     list_display = ["created_at", "member", "points", "status", "requested_by", "decided_by"]
     list_filter = ["status"]
     search_fields = ["member__customer_no", "reason"]

@@ -26,7 +26,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.admin import ReadOnlyAdmin
+from loyalty.admin import ConsoleAdmin, ReadOnlyAdmin
 from loyalty.errors import LoyaltyError
 from loyalty.timeutils import business_today
 from members.models import Tier
@@ -173,7 +173,7 @@ class CodesGenerateForm(forms.Form):
 
 
 @admin.register(Reward)
-class RewardAdmin(admin.ModelAdmin):
+class RewardAdmin(ConsoleAdmin):
     form = RewardForm
     list_display = [
         "code",

@@ -60,6 +60,11 @@ else:
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    # The staff console's theme (before django.contrib.admin, whose templates it replaces).
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.forms",
+    "unfold.contrib.import_export",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -72,6 +77,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "import_export",
     "axes",
     "loyalty",
     "members",
@@ -129,6 +135,23 @@ TEMPLATES = [
         },
     },
 ]
+
+# The staff console (django-unfold): branded, with a language switch, and "View site" leading
+# to the console's own home rather than to a page the service does not have.
+UNFOLD = {
+    "SITE_TITLE": _("Loyalty console"),
+    "SITE_HEADER": _("Loyalty console"),
+    "SITE_SUBHEADER": _("Membership and rewards"),
+    "SITE_SYMBOL": "loyalty",
+    "SITE_URL": "/admin/",
+    "SHOW_VIEW_ON_SITE": False,
+    "SHOW_LANGUAGES": True,
+    "SHOW_BACK_BUTTON": True,
+    "SIDEBAR": {"show_search": True, "show_all_applications": True},
+}
+# Export needs the model's view permission, import its add permission.
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 
 # PostgreSQL only: the ledger, tier evaluation and the integrity checks are PostgreSQL SQL.
 DATABASES = {
