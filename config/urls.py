@@ -2,6 +2,7 @@ from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from loyalty.api.exceptions import api_not_found
@@ -17,6 +18,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/"), name="home"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
@@ -32,6 +34,6 @@ if settings.DEBUG:
     urlpatterns[-1:-1] = static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 handler400 = "loyalty.api.exceptions.handler400"
-handler403 = "loyalty.api.exceptions.handler403"
-handler404 = "loyalty.api.exceptions.handler404"
+handler403 = "loyalty.errorpages.handler403"
+handler404 = "loyalty.errorpages.handler404"
 handler500 = "loyalty.api.exceptions.handler500"
