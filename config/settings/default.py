@@ -194,7 +194,8 @@ AUTH_PASSWORD_VALIDATORS = [
 # Internationalisation: English and Simplified Chinese, negotiated from Accept-Language.
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# The project's catalogue, then the console theme's zh-hans (the theme ships none).
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_theme"]
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"
