@@ -24,6 +24,8 @@ from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationFo
 from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from loyalty.models import AuditLog, ProgrammeSettings, StaffNotice
+from loyalty.roles import ROLE_LABELS
+from loyalty.schedules import schedule_text
 from loyalty.services import programme_settings_update
 
 
@@ -122,7 +124,12 @@ class UserAdmin(BaseUserAdmin, ConsoleAdmin):
 
 @admin.register(Group)
 class GroupAdmin(BaseGroupAdmin, ConsoleAdmin):
-    pass
+    list_display = ["role", "name"]
+    list_display_links = ["role"]
+
+    @admin.display(description=_("role"), ordering="name")
+    def role(self, group: Group) -> str:
+        return ROLE_LABELS.get(group.name, group.name)
 
 
 # The Celery schedules (django-celery-beat), in the console's theme.
@@ -144,6 +151,12 @@ class PeriodicTaskForm(beat_admin.PeriodicTaskForm):
 @admin.register(PeriodicTask)
 class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin, ConsoleAdmin):
     form = PeriodicTaskForm
+    list_display = ["title", "enabled", "scheduler", "last_run_at", "one_off"]
+    list_display_links = ["title"]
+
+    @admin.display(description=_("schedule"), ordering="name")
+    def title(self, task: PeriodicTask) -> str:
+        return schedule_text(task.name)
 
 
 @admin.register(IntervalSchedule)
@@ -153,7 +166,21 @@ class IntervalScheduleAdmin(ConsoleAdmin):
 
 @admin.register(CrontabSchedule)
 class CrontabScheduleAdmin(beat_admin.CrontabScheduleAdmin, ConsoleAdmin):
-    pass
+    list_display = ["__str__", "in_words"]
+    fields = [
+        "in_words",
+        "minute",
+        "hour",
+        "day_of_month",
+        "month_of_year",
+        "day_of_week",
+        "timezone",
+    ]
+    readonly_fields = ["in_words"]
+
+    @admin.display(description=_("in words"))
+    def in_words(self, schedule: CrontabSchedule) -> str:
+        return schedule.human_readable
 
 
 @admin.register(SolarSchedule)

@@ -8,11 +8,22 @@ where the codename may use shell wildcards (``rewards.*``, ``insights.view_*``).
 
 from fnmatch import fnmatchcase
 
+from django.utils.translation import gettext_lazy as _
+
 PROGRAMME_ADMIN = "programme_admin"
 MARKETING = "marketing"
 OPERATIONS = "operations"
 APPROVER = "approver"
 INTEGRATION = "integration"
+
+# What staff read for a role (the group's name is its code).
+ROLE_LABELS = {
+    PROGRAMME_ADMIN: _("Programme administrator"),
+    MARKETING: _("Marketing"),
+    OPERATIONS: _("Operations"),
+    APPROVER: _("Approver"),
+    INTEGRATION: _("Integration (core banking)"),
+}
 
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     PROGRAMME_ADMIN: (
