@@ -1,12 +1,19 @@
 """The staff console's building blocks: every ModelAdmin of the project derives from
 ``ConsoleAdmin`` (the unfold theme, and CSV/Excel export of what the list shows, for whoever may
 view it) or from ``ReadOnlyAdmin`` (the same, for records nobody edits: ledger entries,
-snapshots, audit rows). Inlines come from here too, so the theme is one import away."""
+snapshots, audit rows). Inlines come from here too, so the theme is one import away. A
+destructive or bulk list action asks first, through ``action_confirmation``."""
 
+from dataclasses import dataclass
+
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_celery_beat import admin as beat_admin
@@ -38,6 +45,55 @@ class ConsoleAdmin(ExportMixin, unfold.ModelAdmin):
     list_per_page = 50
     list_filter_submit = True
     warn_unsaved_form = True
+
+
+@dataclass
+class Confirmation:
+    """The confirmation step of a list action: ``page`` to show until staff confirm (``None``
+    once they have), and the confirmation page's ``form``, valid once confirmed."""
+
+    page: TemplateResponse | None
+    form: forms.Form | None = None
+
+
+def action_confirmation(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    *,
+    question: str,
+    items: list[str],
+    confirm_label: str,
+    form_class: type[forms.Form] | None = None,
+) -> Confirmation:
+    """For destructive and bulk actions: a page that lists what will happen (``items``) and
+    asks for a confirm click (and the fields of ``form_class``) before the action runs."""
+    confirming = request.POST.get("confirmed") == "yes"
+    form = form_class(request.POST if confirming else None) if form_class else None
+    if confirming and (form is None or form.is_valid()):
+        return Confirmation(page=None, form=form)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": question,
+        "question": question,
+        "items": items,
+        "queryset": queryset,
+        "action": request.POST.get("action", ""),
+        "confirm_label": confirm_label,
+        "form": form,
+        "opts": model_admin.opts,
+        "back_url": request.get_full_path(),
+    }
+    return Confirmation(page=TemplateResponse(request, "admin/confirm_action.html", context))
+
+
+def dialog_done(request: HttpRequest, url: str) -> HttpResponse:
+    """The answer of a detail-page action confirmed in the theme's dialog: the dialog posts
+    with htmx, which would swap a redirect's page into the dialog, so htmx is told to load
+    ``url`` as a whole page (a plain redirect without htmx)."""
+    if request.headers.get("HX-Request"):
+        return HttpResponse(headers={"HX-Redirect": url})
+    return HttpResponseRedirect(url)
 
 
 class TabularInline(unfold.TabularInline):

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 ARTIFACTS = Path(os.environ.get("CONSOLE_ARTIFACTS", "test-artifacts/console"))
 VIEWPORT = {"width": 1280, "height": 900}
@@ -43,7 +44,9 @@ def console(browser, live_server, request):
     contexts = []
 
     def open_as(user, *, language: str = "en"):
-        context = browser.new_context(viewport=VIEWPORT, locale=language)
+        context = browser.new_context(
+            viewport=VIEWPORT, locale=language, timezone_id=settings.BUSINESS_TIME_ZONE
+        )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)

@@ -8,8 +8,11 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.utils import timezone
 
 from events.models import Event, Invitation
+from loyalty import roles
 from loyalty.models import AuditLog
+from members.models import Tier
 from tests.events.test_rsvp import _event, _invite
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +47,6 @@ def test_a_new_event_from_the_admin_is_a_draft_saved_through_the_service(admin_c
         "capacity": "30",
         "max_seats": "2",
         "offer_hold_hours": "24",
-        "target_tiers": "[]",
         "attendance_points": "100",
         "invitations-TOTAL_FORMS": "0",
         "invitations-INITIAL_FORMS": "0",
@@ -59,18 +61,72 @@ def test_a_new_event_from_the_admin_is_a_draft_saved_through_the_service(admin_c
     assert AuditLog.objects.filter(action="event.create", target_id=str(event.pk)).exists()
 
 
-def test_publish_and_cancel_actions(admin_client):
+def test_new_event_targets_tiers_chosen_from_a_list(admin_client):
+    for code, rank in (("GOLD", 20), ("PLATINUM", 30)):
+        Tier.objects.create(code=code, name_en=code.title(), rank=rank, min_avg_aum=rank * 10_000)
+    page = admin_client.get("/admin/events/event/add/").content.decode()
+    for code in ("GOLD", "PLATINUM"):
+        assert f'name="target_tiers" value="{code}"' in page
+
+
+def test_publish_and_cancel_actions_ask_first(admin_client):
     event = _event(status=Event.Status.DRAFT)
     _invite(event, 2)
     url = "/admin/events/event/"
-    admin_client.post(url, {"action": "publish", ACTION_CHECKBOX_NAME: [str(event.pk)]})
+    selected = {ACTION_CHECKBOX_NAME: [str(event.pk)]}
+    asked = admin_client.post(url, {"action": "publish", **selected})
+    assert 'data-confirm-action="publish"' in asked.content.decode()
+    event.refresh_from_db()
+    assert event.status == "draft"  # nothing until confirmed
+    admin_client.post(url, {"action": "publish", "confirmed": "yes", **selected})
     event.refresh_from_db()
     assert event.status == "published"
-    admin_client.post(url, {"action": "cancel", ACTION_CHECKBOX_NAME: [str(event.pk)]})
+    no_reason = admin_client.post(url, {"action": "cancel", "confirmed": "yes", **selected})
+    assert "This field is required." in no_reason.content.decode()
+    event.refresh_from_db()
+    assert event.status == "published"
+    admin_client.post(
+        url, {"action": "cancel", "confirmed": "yes", "reason": "Venue flooded", **selected}
+    )
     event.refresh_from_db()
     assert event.status == "cancelled"
+    assert AuditLog.objects.get(action="event.cancel", target_id=str(event.pk)).reason == (
+        "Venue flooded"
+    )
     again = admin_client.post(
-        url, {"action": "publish", ACTION_CHECKBOX_NAME: [str(event.pk)]}, follow=True
+        url, {"action": "publish", "confirmed": "yes", **selected}, follow=True
     )
     assert again.status_code == 200  # refused (rsvp_closed), reported, no error page
     assert Invitation.objects.filter(event=event).count() == 2
+
+
+def test_publish_and_cancel_from_the_event_page(admin_client):
+    event = _event(status=Event.Status.DRAFT)
+    page = f"/admin/events/event/{event.pk}/change/"
+    assert f"/admin/events/event/{event.pk}/publish/" in admin_client.get(page).content.decode()
+    admin_client.get(f"/admin/events/event/{event.pk}/publish/")  # the dialog only
+    event.refresh_from_db()
+    assert event.status == "draft"
+    response = admin_client.post(
+        f"/admin/events/event/{event.pk}/publish/", {"_form_submitted": "on"}
+    )
+    assert response.status_code == 302
+    event.refresh_from_db()
+    assert event.status == "published"
+    body = admin_client.get(page).content.decode()
+    assert f"/admin/events/event/{event.pk}/publish/" not in body  # published: no second time
+    admin_client.post(
+        f"/admin/events/event/{event.pk}/cancel/", {"_form_submitted": "on", "reason": "Storm"}
+    )
+    event.refresh_from_db()
+    assert event.status == "cancelled"
+    assert admin_client.get(page).status_code == 200  # a cancelled event can still be read
+
+
+def test_a_role_that_may_only_look_cannot_publish(client):
+    client.force_login(UserFactory(roles=[roles.OPERATIONS]))
+    event = _event(status=Event.Status.DRAFT)
+    response = client.post(f"/admin/events/event/{event.pk}/publish/", {"_form_submitted": "on"})
+    assert response.status_code == 403
+    event.refresh_from_db()
+    assert event.status == "draft"
