@@ -7,6 +7,7 @@ destructive or bulk list action asks first, through ``action_confirmation``."""
 from dataclasses import dataclass
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -147,10 +148,20 @@ class ProgrammeSettingsAdmin(ConsoleAdmin):
 
 @admin.register(AuditLog)
 class AuditLogAdmin(ReadOnlyAdmin):
-    list_display = ["occurred_at", "actor_label", "action", "target_type", "target_id"]
+    list_display = ["occurred_at", "actor_label", "action", "target", "reason"]
     list_filter = ["action", "target_type"]
     search_fields = ["actor_label", "target_id", "reason"]
     date_hierarchy = "occurred_at"
+
+    @admin.display(description=_("target"), ordering="target_type")
+    def target(self, entry: AuditLog) -> str:
+        """The target's kind in the reader's language (``points.adjustment`` is a "points
+        adjustment"), then its reference."""
+        try:
+            kind = apps.get_model(entry.target_type)._meta.verbose_name
+        except (LookupError, ValueError):
+            kind = entry.target_type
+        return f"{kind} {entry.target_id}"
 
 
 @admin.register(StaffNotice)
