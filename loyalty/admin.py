@@ -29,7 +29,11 @@ from import_export.admin import ExportMixin
 from unfold import admin as unfold
 from unfold.contrib.import_export.forms import ExportForm, ImportForm
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
-from unfold.widgets import UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
+from unfold.widgets import (
+    UnfoldAdminSelect2MultipleWidget,
+    UnfoldAdminSelectWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from loyalty.models import AuditLog, ProgrammeSettings, StaffNotice
 from loyalty.roles import ROLE_LABELS
@@ -182,15 +186,26 @@ admin.site.unregister(User)
 admin.site.unregister(Group)
 
 
+class PermissionsWidgetMixin:
+    """Groups and permissions picked in a searchable multi-select that keeps to the page's
+    width (Django's two-box selector runs wider than 1,280 px with permission names)."""
+
+    filter_horizontal = ()
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        kwargs["widget"] = UnfoldAdminSelect2MultipleWidget
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
 @admin.register(User)
-class UserAdmin(BaseUserAdmin, ConsoleAdmin):
+class UserAdmin(PermissionsWidgetMixin, BaseUserAdmin, ConsoleAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
 
 
 @admin.register(Group)
-class GroupAdmin(BaseGroupAdmin, ConsoleAdmin):
+class GroupAdmin(PermissionsWidgetMixin, BaseGroupAdmin, ConsoleAdmin):
     list_display = ["role", "name"]
     list_display_links = ["role"]
 
