@@ -5,11 +5,19 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Avg, Count, Q, QuerySet
+from django.db.models import Avg, Count, Min, Q, QuerySet
 
 from insights.errors import SurveyNotFound
 from insights.models import KpiSnapshot, Survey, SurveyResponse
-from members.models import Member, MemberValue, Tier
+from members.models import (
+    Member,
+    MemberValue,
+    Tier,
+    TierEvaluationRun,
+    TierHistory,
+    TierOverride,
+)
+from points.models import Adjustment, Transaction
 
 # Every key of the figures, with its kind: how it is rounded, rendered and read back from a
 # snapshot's JSON.
@@ -129,3 +137,96 @@ def member_survey_get(*, member: Member, response_id: Any) -> SurveyResponse:
     if response is None:
         raise SurveyNotFound()
     return response
+
+
+# --- The console's dashboard -----------------------------------------------------------
+# Each read below is one or two set-based statements whatever the number of members: the
+# database aggregates, Python receives a handful of rows (a month, a tier, a status).
+
+DASHBOARD_MONTHS = 12
+DASHBOARD_APPROVALS_SHOWN = 10
+
+
+def dashboard_kpi_months(*, months: int = DASHBOARD_MONTHS) -> list[dict[str, Any]]:
+    """The latest ``months`` months that have an overall KPI snapshot, oldest first, each
+    ``{"month": date, "figures": {...}, "by_tier": {tier_code: {...}}}`` with the figures
+    typed as :func:`figures_from_json` reads them. One statement."""
+    latest = KpiSnapshot.objects.filter(tier_code="").order_by("-month").values("month")[:months]
+    by_month: dict[dt.date, dict[str, Any]] = {}
+    for row in KpiSnapshot.objects.filter(month__in=latest).order_by("month", "tier_code"):
+        entry = by_month.setdefault(row.month, {"month": row.month, "figures": {}, "by_tier": {}})
+        if row.tier_code:
+            entry["by_tier"][row.tier_code] = figures_from_json(row.figures)
+        else:
+            entry["figures"] = figures_from_json(row.figures)
+    return [by_month[month] for month in sorted(by_month)]
+
+
+def dashboard_tier_migration() -> dict[str, Any] | None:
+    """The tier moves of the latest finished evaluation run: ``{"run": TierEvaluationRun,
+    "moves": {(from_tier_id, to_tier_id): members}}``, a member who had no tier state counted
+    from ``None`` (the lowest tier); ``None`` when no run has finished. Two statements."""
+    run = (
+        TierEvaluationRun.objects.filter(status=TierEvaluationRun.Status.DONE)
+        .order_by("-finished_at", "-created_at")
+        .first()
+    )
+    if run is None:
+        return None
+    rows = (
+        TierHistory.objects.filter(run=run)
+        .values_list("from_tier_id", "to_tier_id")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    return {"run": run, "moves": {(source, target): n for source, target, n in rows}}
+
+
+def dashboard_inbox_figures(*, now: dt.datetime, recent_days: int = 7) -> dict[str, Any]:
+    """The transaction inbox: how many wait (``pending``, ``parked`` waiting for their
+    original), how many failed (all and within ``recent_days`` of ``now`` by receipt) and
+    when the oldest waiting one was received (``None`` without any). One statement."""
+    waiting = [Transaction.Status.PENDING, Transaction.Status.PARKED]
+    return Transaction.objects.aggregate(
+        pending=Count("pk", filter=Q(status=Transaction.Status.PENDING)),
+        parked=Count("pk", filter=Q(status=Transaction.Status.PARKED)),
+        failed=Count("pk", filter=Q(status=Transaction.Status.FAILED)),
+        failed_recent=Count(
+            "pk",
+            filter=Q(
+                status=Transaction.Status.FAILED,
+                received_at__gte=now - dt.timedelta(days=recent_days),
+            ),
+        ),
+        oldest_waiting=Min("received_at", filter=Q(status__in=waiting)),
+    )
+
+
+def adjustments_awaiting(
+    *, user: Any, limit: int = DASHBOARD_APPROVALS_SHOWN
+) -> tuple[int, list[Adjustment]]:
+    """Pending point adjustments that ``user`` may decide: none without the approve
+    permission, never their own request (four eyes). Their count and the oldest ``limit``
+    with members joined. Two statements."""
+    if not user.has_perm("points.approve_adjustment"):
+        return 0, []
+    pending = Adjustment.objects.filter(status=Adjustment.Status.PENDING).exclude(
+        requested_by_id=user.pk
+    )
+    shown = list(pending.select_related("member", "requested_by").order_by("created_at")[:limit])
+    return pending.count(), shown
+
+
+def tier_overrides_awaiting(
+    *, user: Any, limit: int = DASHBOARD_APPROVALS_SHOWN
+) -> tuple[int, list[TierOverride]]:
+    """Pending tier overrides that ``user`` may decide, as :func:`adjustments_awaiting`."""
+    if not user.has_perm("members.approve_tieroverride"):
+        return 0, []
+    pending = TierOverride.objects.filter(status=TierOverride.Status.PENDING).exclude(
+        requested_by_id=user.pk
+    )
+    shown = list(
+        pending.select_related("member", "tier", "requested_by").order_by("requested_at")[:limit]
+    )
+    return pending.count(), shown

@@ -273,3 +273,6 @@ class SolarScheduleAdmin(beat_admin.SolarScheduleAdmin, ConsoleAdmin):
 @admin.register(ClockedSchedule)
 class ClockedScheduleAdmin(beat_admin.ClockedScheduleAdmin, ConsoleAdmin):
     pass
+
+
+admin.site.index_title = _("Programme overview")
