@@ -70,3 +70,8 @@ def event_figures(*, event: Event) -> dict[str, Any]:
         nps_avg=Cast(Avg("nps"), average),
     )
     return {**counts, **feedback}
+
+
+def member_invitations_newest(*, member: Member) -> QuerySet[Invitation]:
+    """The member's invitations, newest first (the console's customer view)."""
+    return Invitation.objects.filter(member=member).select_related("event").order_by("-invited_at")

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from loyalty.errors import NotFound
 from loyalty.money import MONEY_QUANTUM
 from loyalty.timeutils import business_date, window_start
+from members.console import customer_rows_loaders, points_balances
 from members.errors import (
     EvaluationRunNotFound,
     MemberNotFound,
@@ -306,3 +307,70 @@ def member_segments(*, member_ids: list[int], segment_ids: set[Any]) -> dict[int
 def member_value_get(*, member: Member) -> MemberValue | None:
     """The member's customer value as last refreshed, or ``None`` before the first refresh."""
     return MemberValue.objects.filter(member=member).first()
+
+
+# --- The staff console's customer view ------------------------------------------------------
+#
+# One page per member in the console shows what every app knows about them: members' own rows
+# here, the other apps' rows through what they registered (``members.console``). Each section
+# is one bounded query: the newest ``limit`` rows plus one more, which says whether there are
+# more (the page then links to the full list) without counting a long ledger.
+
+CUSTOMER_VIEW_LIMIT = 20
+
+
+class CustomerSection:
+    """The newest rows of one kind for one member, and whether older ones exist."""
+
+    __slots__ = ("more", "rows")
+
+    def __init__(self, *, rows: list[Any], more: bool) -> None:
+        self.rows = rows
+        self.more = more
+
+
+def _newest(queryset: QuerySet, *, limit: int) -> CustomerSection:
+    rows = list(queryset[: limit + 1])
+    return CustomerSection(rows=rows[:limit], more=len(rows) > limit)
+
+
+def customer_view_sections(
+    *, member: Member, limit: int = CUSTOMER_VIEW_LIMIT
+) -> dict[str, CustomerSection]:
+    """The member's newest tier history, overrides, asset snapshots and messages, and what the
+    other apps registered (ledger entries, lots, adjustments, redemptions, invitations): at
+    most ``limit`` rows each, newest first, one query per section."""
+    sections = {
+        "tier_history": TierHistory.objects.filter(member=member)
+        .select_related("from_tier", "to_tier")
+        .order_by("-occurred_at", "-id"),
+        "overrides": TierOverride.objects.filter(member=member)
+        .select_related("tier", "requested_by", "decided_by")
+        .order_by("-requested_at"),
+        "snapshots": member.snapshots.order_by("-as_of"),
+        "messages": Message.objects.filter(member=member)
+        .defer("body", "data")
+        .order_by("-created_at"),
+    }
+    for name, load in customer_rows_loaders().items():
+        sections[name] = load(member=member)
+    return {name: _newest(rows, limit=limit) for name, rows in sections.items()}
+
+
+def customer_view_balance(*, member: Member) -> int | None:
+    """The member's spendable balance; ``None`` without the points app."""
+    points = points_balances()
+    return None if points is None else points.balances(member_ids=[member.pk])[member.pk]
+
+
+def members_points_balances(*, member_ids: list[int]) -> dict[int, int]:
+    """Each member's spendable balance (0 without an account), one query for all of them;
+    empty without the points app."""
+    points = points_balances()
+    return {} if points is None else points.balances(member_ids=member_ids)
+
+
+def members_points_total(*, members: QuerySet[Member]) -> int:
+    """The spendable points of all ``members`` together, one query; 0 without the points app."""
+    points = points_balances()
+    return 0 if points is None else points.total(members=members)

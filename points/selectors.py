@@ -121,3 +121,49 @@ def adjustment_get(*, adjustment_id: Any) -> Adjustment:
     if adjustment is None:
         raise NotFound()
     return adjustment
+
+
+# --- What the staff console's customer view shows (registered in members.console) -----------
+
+
+def member_entries_newest(*, member: Member) -> QuerySet[Entry]:
+    return (
+        Entry.objects.filter(member=member)
+        .only(
+            "public_id",
+            "kind",
+            "points",
+            "balance_after",
+            "description",
+            "reference",
+            "occurred_at",
+            "expires_on",
+            "member_id",
+        )
+        .order_by("-occurred_at", "-id")
+    )
+
+
+def member_lots_newest(*, member: Member) -> QuerySet[Lot]:
+    return Lot.objects.filter(member=member).order_by("-earned_on", "-id")
+
+
+def member_adjustments_newest(*, member: Member) -> QuerySet[Adjustment]:
+    return (
+        Adjustment.objects.filter(member=member)
+        .select_related("requested_by", "decided_by")
+        .order_by("-created_at")
+    )
+
+
+def points_balances_of(*, member_ids: list[int]) -> dict[int, int]:
+    """Each member's spendable balance (0 without an account), in one query."""
+    balances = dict(
+        Account.objects.filter(member_id__in=member_ids).values_list("member_id", "balance")
+    )
+    return {member_id: balances.get(member_id, 0) for member_id in member_ids}
+
+
+def points_balances_total(*, members: QuerySet[Member]) -> int:
+    """The spendable points of all ``members`` together, in one query."""
+    return Account.objects.filter(member__in=members).aggregate(total=Sum("balance"))["total"] or 0

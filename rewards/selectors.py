@@ -221,3 +221,8 @@ def redemption_get(*, redemption_id: Any, member: Member | None = None) -> Redem
     if redemption is None:
         raise RedemptionNotFound()
     return redemption
+
+
+def member_redemptions_newest(*, member: Member) -> QuerySet[Redemption]:
+    """The member's redemptions, newest first (the console's customer view)."""
+    return Redemption.objects.filter(member=member).select_related("reward").order_by("-created_at")
