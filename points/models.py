@@ -70,7 +70,7 @@ class Account(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.member_id}: {self.balance}"
+        return f"{self.member.customer_no}: {self.balance}"
 
 
 class EntryKind(models.TextChoices):
@@ -182,7 +182,7 @@ class Entry(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.member_id} {self.kind} {self.points:+d}"
+        return f"{self.member.customer_no} {self.get_kind_display()} {self.points:+d}"
 
 
 class Lot(models.Model):
@@ -232,7 +232,7 @@ class Lot(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.member_id} {self.remaining}/{self.points} until {self.expires_on}"
+        return f"{self.member.customer_no} {self.remaining}/{self.points} {self.expires_on or ''}"
 
 
 class Consumption(models.Model):
@@ -555,7 +555,7 @@ class Adjustment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.member_id} {self.points:+d} {self.status}"
+        return f"{self.member.customer_no} {self.points:+d} {self.get_status_display()}"
 
     @property
     def audit_id(self) -> str:

@@ -25,12 +25,21 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportMixin
+from unfold.widgets import (
+    UnfoldAdminFileFieldWidget,
+    UnfoldAdminIntegerFieldWidget,
+    UnfoldAdminSingleDateWidget,
+    UnfoldAdminTextareaWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from loyalty.admin import ConsoleAdmin, ReadOnlyAdmin
 from loyalty.errors import LoyaltyError
 from loyalty.timeutils import business_today
 from members.models import Tier
 from rewards.models import BudgetMonth, CouponCode, Redemption, Reward
+from rewards.resources import CouponCodeResource
 from rewards.selectors import free_codes_q
 from rewards.services.catalogue import reward_create, reward_update
 from rewards.services.codes import CODES_PER_UPLOAD, codes_add, codes_from_csv, codes_generate
@@ -128,6 +137,7 @@ def _stock_text(stock: int | None) -> str:
 class CodesUploadForm(forms.Form):
     file = forms.FileField(
         label=_("CSV file"),
+        widget=UnfoldAdminFileFieldWidget,
         help_text=_(
             "UTF-8, a header line with a 'code' column and an optional 'expires_on' column "
             "(YYYY-MM-DD); at most %(max)s codes."
@@ -160,16 +170,26 @@ class CodesUploadForm(forms.Form):
 
 
 class CodesGenerateForm(forms.Form):
-    count = forms.IntegerField(label=_("how many"), min_value=1, max_value=CODES_PER_UPLOAD)
-    code_prefix = forms.CharField(label=_("prefix"), max_length=20, required=False)
+    count = forms.IntegerField(
+        label=_("how many"),
+        min_value=1,
+        max_value=CODES_PER_UPLOAD,
+        widget=UnfoldAdminIntegerFieldWidget,
+    )
+    code_prefix = forms.CharField(
+        label=_("prefix"), max_length=20, required=False, widget=UnfoldAdminTextInputWidget
+    )
     length = forms.IntegerField(
         label=_("random characters"),
+        widget=UnfoldAdminIntegerFieldWidget,
         min_value=4,
         max_value=32,
         initial=10,
         help_text=_("After the prefix; letters and digits that cannot be misread."),
     )
-    expires_on = forms.DateField(label=_("expires on"), required=False)
+    expires_on = forms.DateField(
+        label=_("expires on"), required=False, widget=UnfoldAdminSingleDateWidget
+    )
 
 
 @admin.register(Reward)
@@ -389,23 +409,33 @@ class RewardAdmin(ConsoleAdmin):
         return self._codes_page(request, reward, form, _("Upload coupon codes (CSV)"), True)
 
     def codes_generate_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The pattern, then a confirmation page saying what will be generated; only a POST
+        with ``confirm=yes`` generates."""
         reward = self._pool_reward(request, object_id)
         form = CodesGenerateForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
+            confirmed = request.POST.get("confirm") == "yes"
+            data = form.cleaned_data
             try:
-                data = form.cleaned_data
-                result = codes_generate(
-                    reward=reward,
-                    actor=request.user,
-                    count=data["count"],
-                    prefix=data["code_prefix"],
-                    length=data["length"],
-                    expires_on=data["expires_on"],
-                )
+                # Unconfirmed, the service runs and is rolled back: the page then says what
+                # it would do, or why it would refuse, by the service's own rules.
+                with transaction.atomic():
+                    result = codes_generate(
+                        reward=reward,
+                        actor=request.user,
+                        count=data["count"],
+                        prefix=data["code_prefix"],
+                        length=data["length"],
+                        expires_on=data["expires_on"],
+                    )
+                    if not confirmed:
+                        transaction.set_rollback(True)
             except ValidationError as error:
                 for message in error.messages:
                     form.add_error(None, message)
             else:
+                if not confirmed:
+                    return self._generate_confirm_page(request, reward, form)
                 self.message_user(
                     request,
                     _("%(added)s codes generated.") % {"added": result.added},
@@ -413,6 +443,35 @@ class RewardAdmin(ConsoleAdmin):
                 )
                 return self._back_to(reward)
         return self._codes_page(request, reward, form, _("Generate codes"), False)
+
+    def _generate_confirm_page(
+        self, request: HttpRequest, reward: Reward, form: forms.Form
+    ) -> HttpResponse:
+        data = form.cleaned_data
+        example = (data["code_prefix"] or "") + "X" * data["length"]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": reward,
+            "title": _("Generate codes"),
+            "form": form,
+            "pool": self._pool_counts(reward),
+            "summary": _(
+                "%(count)s new random codes like %(example)s are added to the pool of "
+                "%(reward)s, %(expiry)s. Codes cannot be deleted once members may redeem them."
+            )
+            % {
+                "count": data["count"],
+                "example": example,
+                "reward": reward.code,
+                "expiry": (
+                    _("expiring on %(date)s") % {"date": data["expires_on"]}
+                    if data["expires_on"]
+                    else _("with no expiry date")
+                ),
+            },
+        }
+        return TemplateResponse(request, "admin/rewards/reward/codes_confirm.html", context)
 
 
 class CodeStateFilter(admin.SimpleListFilter):
@@ -431,9 +490,27 @@ class CodeStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(CouponCode)
-class CouponCodeAdmin(ReadOnlyAdmin):
+class CouponCodeAdmin(ImportMixin, ReadOnlyAdmin):
     """Codes are secrets a member redeems: only staff with ``rewards.view_couponcode`` see
-    them (the admin's own permission check)."""
+    them (the admin's own permission check). Staff with ``rewards.add_couponcode`` import a
+    file of codes (``reward``, ``code``, ``expires_on``), previewed row by row and added through
+    the codes service (:mod:`rewards.resources`)."""
+
+    resource_classes = [CouponCodeResource]
+    import_export_change_list_template = "admin/import_export/change_list_import_export.html"
+    skip_admin_log = True  # the codes service writes the audit row
+
+    def add_success_message(self, result, request) -> None:
+        """A file refused at the confirmation (a row became invalid since the preview: a
+        member closed, a code taken) stored nothing: say so, never "import finished"."""
+        if result.has_errors() or result.has_validation_errors():
+            self.message_user(
+                request,
+                _("Nothing was imported: the file no longer passes its checks. Import it again."),
+                messages.ERROR,
+            )
+            return
+        super().add_success_message(result, request)
 
     list_display = ["code", "reward", "expires_on", "state", "issued_at", "created_at"]
     list_filter = [CodeStateFilter, "reward"]
@@ -450,7 +527,7 @@ class CancelForm(forms.Form):
     reason = forms.CharField(
         label=_("reason"),
         max_length=500,
-        widget=forms.Textarea(attrs={"rows": 3}),
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 3}),
         help_text=_("Recorded with the redemption and in the audit log."),
     )
 

@@ -45,7 +45,12 @@ from points.selectors import (
     points_balance_get,
     points_entries_list,
 )
-from points.services.adjustments import adjustment_approve, adjustment_reject, adjustment_request
+from points.services.adjustments import (
+    ADJUSTMENT_LIMIT,
+    adjustment_approve,
+    adjustment_reject,
+    adjustment_request,
+)
 from points.services.ingest import transactions_store
 from points.validation import TransactionItemSerializer, transaction_items_validate
 
@@ -147,9 +152,6 @@ class MemberPointsEntryListApi(generics.ListAPIView):
         return points_entries_list(member=member)
 
 
-ADJUSTMENT_LIMIT = 10_000_000
-
-
 @extend_schema_field(
     {
         "type": "integer",
@@ -206,7 +208,13 @@ class AdjustmentListCreateApi(generics.ListAPIView):
         parameters=[IDEMPOTENCY_KEY],
         responses={
             201: OutputSerializer,
-            **problems(IdempotencyKeyInvalid, MemberNotFound, MemberInactive, IdempotencyConflict),
+            **problems(
+                IdempotencyKeyInvalid,
+                MemberNotFound,
+                MemberInactive,
+                InsufficientPoints,
+                IdempotencyConflict,
+            ),
         },
     )
     @idempotent()

@@ -1,4 +1,10 @@
-"""Manual adjustments, maker-checker: one person requests, a different approver decides."""
+"""Manual adjustments, maker-checker: one person requests, a different approver decides.
+
+What approval would refuse is refused at request time too, by the same function
+(:func:`adjustment_applicable_check`: a closed member, a debit beyond the balance), so a request
+that can never be approved is never left pending. Approval checks again, on the balance read
+under the account's lock: the balance may have moved between request and decision.
+"""
 
 from typing import Any
 
@@ -10,9 +16,12 @@ from loyalty.models import AuditAction
 from loyalty.services import audit_log_record
 from members.errors import MemberInactive
 from members.models import Member
-from points.errors import AdjustmentDecided
-from points.models import Adjustment, Entry
+from points.errors import AdjustmentDecided, InsufficientPoints
+from points.models import Account, Adjustment, Entry
 from points.services.ledger import LedgerBatch, accounts_lock
+
+# The most points one adjustment may credit or debit (the API and the console refuse more).
+ADJUSTMENT_LIMIT = 10_000_000
 
 
 def _snapshot(adjustment: Adjustment) -> dict[str, Any]:
@@ -24,11 +33,26 @@ def _snapshot(adjustment: Adjustment) -> dict[str, Any]:
     }
 
 
-@transaction.atomic
-def adjustment_request(*, member: Member, points: int, reason: str, actor: Any) -> Adjustment:
-    """Record a pending adjustment of ``points`` (non-zero); nothing moves until approved."""
+def adjustment_applicable_check(*, member: Member, points: int, balance: int) -> None:
+    """Raise what applying ``points`` to ``member`` with ``balance`` would raise: the one list
+    of reasons an adjustment cannot be applied, for the request and the approval alike.
+
+    ``MemberInactive`` for a closed member (a frozen one may still be corrected);
+    ``InsufficientPoints`` for a debit larger than the spendable balance (never below zero).
+    """
     if member.status == Member.Status.CLOSED:
         raise MemberInactive()
+    if points < 0 and -points > max(balance, 0):
+        raise InsufficientPoints()
+
+
+@transaction.atomic
+def adjustment_request(*, member: Member, points: int, reason: str, actor: Any) -> Adjustment:
+    """Record a pending adjustment of ``points`` (non-zero); nothing moves until approved.
+    Refused, writing nothing, when it could not be approved now
+    (:func:`adjustment_applicable_check` on the current balance)."""
+    balance = Account.objects.filter(member=member).values_list("balance", flat=True).first()
+    adjustment_applicable_check(member=member, points=points, balance=balance or 0)
     adjustment = Adjustment.objects.create(
         member=member, points=points, reason=reason, requested_by=actor
     )
@@ -57,10 +81,12 @@ def adjustment_approve(*, adjustment: Adjustment, actor: Any, note: str = "") ->
     adjustment pending."""
     adjustment = _decide(adjustment=adjustment, actor=actor)
     member = adjustment.member
-    if member.status == Member.Status.CLOSED:
-        raise MemberInactive()
+    accounts = accounts_lock(member_ids=[member.pk])
+    adjustment_applicable_check(
+        member=member, points=adjustment.points, balance=accounts[member.pk].balance
+    )
     before = _snapshot(adjustment)
-    batch = LedgerBatch(accounts=accounts_lock(member_ids=[member.pk]))
+    batch = LedgerBatch(accounts=accounts)
     operation = batch.credit if adjustment.points > 0 else batch.debit
     entry = operation(
         member_id=member.pk,

@@ -275,7 +275,13 @@ def test_admin_retries_thousands_of_failed_rows_and_lists_their_reason(
     with django_capture_on_commit_callbacks() as callbacks:
         response = admin_client.post(
             "/admin/points/transaction/",
-            {"action": "retry", "select_across": "1", "_selected_action": [one.pk], "index": 0},
+            {
+                "action": "retry",
+                "select_across": "1",
+                "_selected_action": [one.pk],
+                "index": 0,
+                "confirm": "yes",
+            },
         )
     assert response.status_code == 302
     assert Transaction.objects.filter(status="pending").count() == 2501
@@ -287,7 +293,7 @@ def test_admin_retries_thousands_of_failed_rows_and_lists_their_reason(
         pk = Transaction.objects.get(external_id=young["external_id"]).pk
         admin_client.post(
             "/admin/points/transaction/",
-            {"action": "retry", "_selected_action": [pk], "index": 0},
+            {"action": "retry", "_selected_action": [pk], "index": 0, "confirm": "yes"},
         )
     assert callbacks
 

@@ -77,7 +77,7 @@ def test_admin_retry_action_requeues_and_credits(superuser_client, card_rule):
     row = Transaction.objects.get()
     assert (row.status, Entry.objects.count()) == ("failed", 0)
     response = superuser_client.post(
-        "/admin/points/transaction/", {"action": "retry", "_selected_action": [row.pk]}
+        "/admin/points/transaction/", {"action": "retry", "_selected_action": [row.pk], "confirm": "yes"}
     )
     assert response.status_code == 302
     row.refresh_from_db()
@@ -102,7 +102,7 @@ def test_admin_approve_action_applies_through_the_service(superuser_client):
     adjustment = adjustment_request(member=member, points=30, reason="fix", actor=maker)
     response = superuser_client.post(
         "/admin/points/adjustment/",
-        {"action": "approve", "_selected_action": [str(adjustment.pk)]},
+        {"action": "approve", "_selected_action": [str(adjustment.pk)], "confirm": "yes"},
     )
     assert response.status_code == 302
     adjustment.refresh_from_db()

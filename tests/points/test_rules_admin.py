@@ -2,7 +2,6 @@
 validated, in one transaction, with one audit row per save."""
 
 import datetime as dt
-import json
 from decimal import Decimal
 
 import pytest
@@ -60,15 +59,15 @@ def superuser_client(client):
 
 
 def _posted(values: dict) -> dict:
-    """``values`` as a form posts them: JSON fields as text, empty for ``None``, booleans as
-    checkboxes (absent when unchecked)."""
+    """``values`` as a form posts them: lists as the multi-selects' (and checkboxes') values,
+    empty for ``None``, booleans as checkboxes (absent when unchecked)."""
     data: dict = {}
     for name, value in values.items():
         if isinstance(value, bool):
             if value:
                 data[name] = "on"
-        elif isinstance(value, list) and name != "rules":
-            data[name] = json.dumps(value)
+        elif isinstance(value, list):
+            data[name] = [str(item) for item in value]
         else:
             data[name] = "" if value is None else value
     return data

@@ -266,9 +266,14 @@ def test_generate_adds_the_codes_asked_for(marketing_client):
     reward = _coupon()
     url = f"{REWARDS}{reward.pk}/codes/generate/"
     assert marketing_client.get(url).status_code == 200
-    response = marketing_client.post(
-        url, {"count": "25", "code_prefix": "TST", "length": "8", "expires_on": ""}, follow=True
-    )
+    pattern = {"count": "25", "code_prefix": "TST", "length": "8", "expires_on": ""}
+    before = database_state()
+    confirm = marketing_client.post(url, pattern)
+    assert confirm.status_code == 200  # a confirmation page first: what will be generated
+    assert "25 new random codes like TSTXXXXXXXX" in confirm.content.decode()
+    assert b'name="confirm" value="yes"' in confirm.content
+    assert database_state() == before  # the question alone generates nothing
+    response = marketing_client.post(url, {**pattern, "confirm": "yes"}, follow=True)
     assert "25 codes generated." in _messages(response)
     codes = list(reward.codes.values_list("code", flat=True))
     assert len(codes) == 25
