@@ -12,20 +12,22 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action
 from unfold.forms import BaseDialogForm
-from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextareaWidget
+from unfold.widgets import UnfoldAdminTextareaWidget
 
 from events.models import Event, Feedback, Invitation
 from events.selectors import event_figures
 from events.services.events import event_cancel, event_create, event_publish, event_update
 from loyalty.admin import (
+    CONFIRM_LIST_LIMIT,
     ConsoleAdmin,
     ReadOnlyAdmin,
     TabularInline,
-    action_confirmation,
+    confirmation_page,
+    confirmed,
     dialog_done,
 )
 from loyalty.errors import LoyaltyError
-from members.models import Tier
+from members.forms import TierCodesField
 
 
 class InvitationInline(TabularInline):
@@ -52,22 +54,11 @@ FIGURE_LABELS = {
 
 
 class EventForm(forms.ModelForm):
-    target_tiers = forms.MultipleChoiceField(
-        label=_("Target tiers"),
-        required=False,
-        widget=UnfoldAdminCheckboxSelectMultipleWidget,
-        help_text=_("None chosen: members of every tier are invited."),
-    )
+    target_tiers = TierCodesField(help_text=_("None chosen: members of every tier are invited."))
 
     class Meta:
         model = Event
         exclude: list[str] = []  # every field: the admin's own options choose what shows
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["target_tiers"].choices = [
-            (tier.code, tier.name) for tier in Tier.objects.order_by("rank")
-        ]
 
 
 class ReasonForm(forms.Form):
@@ -191,39 +182,48 @@ class EventAdmin(ConsoleAdmin):
         description=_("Publish: send the invitations at their time"), permissions=["change"]
     )
     def publish(self, request, queryset):
-        confirmation = action_confirmation(
-            self,
-            request,
-            queryset,
-            question=_("Publish these events? Their invitations go out at their invite time."),
-            items=[self._describe(event) for event in queryset],
-            confirm_label=_("Publish"),
-        )
-        if confirmation.page:
-            return confirmation.page
+        if not confirmed(request):
+            return self._confirmation(
+                request,
+                queryset,
+                action_name="publish",
+                intro=_("Publish these events? Their invitations go out at their invite time."),
+                submit=_("Publish"),
+            )
         self._each(request, queryset, lambda event: event_publish(event=event, actor=request.user))
         return None
 
     @admin.action(description=_("Cancel and tell everyone invited"), permissions=["change"])
     def cancel(self, request, queryset):
-        confirmation = action_confirmation(
-            self,
-            request,
-            queryset,
-            question=_("Cancel these events and tell everyone invited? This cannot be undone."),
-            items=[self._describe(event) for event in queryset],
-            confirm_label=_("Cancel the events"),
-            form_class=ReasonForm,
-        )
-        if confirmation.page:
-            return confirmation.page
-        reason = confirmation.form.cleaned_data["reason"]
+        form = ReasonForm(request.POST if confirmed(request) else None)
+        if not form.is_valid():
+            return self._confirmation(
+                request,
+                queryset,
+                action_name="cancel",
+                intro=_("Cancel these events and tell everyone invited? This cannot be undone."),
+                submit=_("Cancel the events"),
+                form=form,
+                danger=True,
+            )
+        reason = form.cleaned_data["reason"]
         self._each(
             request,
             queryset,
             lambda event: event_cancel(event=event, actor=request.user, reason=reason),
         )
         return None
+
+    def _confirmation(self, request, queryset, **page):
+        return confirmation_page(
+            request,
+            self,
+            title=_("Confirm"),
+            rows=[self._describe(event) for event in queryset[:CONFIRM_LIST_LIMIT]],
+            count=queryset.count(),
+            back=request.get_full_path(),
+            **page,
+        )
 
     @staticmethod
     def _describe(event: Event) -> str:

@@ -372,7 +372,7 @@ class _Dashboard:
         self.context["migration"] = {
             "empty": False,
             "table": {
-                "headers": [_("From \u2192 to"), *[tier.name for tier in shown]],
+                "headers": [_("From → to"), *[tier.name for tier in shown]],
                 "rows": rows,
             },
             "summary": _(

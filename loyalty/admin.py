@@ -2,17 +2,19 @@
 ``ConsoleAdmin`` (the unfold theme, and CSV/Excel export of what the list shows, for whoever may
 view it) or from ``ReadOnlyAdmin`` (the same, for records nobody edits: ledger entries,
 snapshots, audit rows). Inlines come from here too, so the theme is one import away. A
-destructive or bulk list action asks first, through ``action_confirmation``."""
+destructive or bulk action asks first, on a ``confirmation_page``."""
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 
 from django import forms
 from django.apps import apps
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group, User
-from django.db.models import QuerySet
+from django.db import models
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -51,45 +53,60 @@ class ConsoleAdmin(ExportMixin, unfold.ModelAdmin):
     list_filter_submit = True
     warn_unsaved_form = True
 
-
-@dataclass
-class Confirmation:
-    """The confirmation step of a list action: ``page`` to show until staff confirm (``None``
-    once they have), and the confirmation page's ``form``, valid once confirmed."""
-
-    page: TemplateResponse | None
-    form: forms.Form | None = None
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+        """Any list of a member's rows can be filtered by the exact customer number (the
+        customer view links to ``?member__customer_no=...``); the model's own view permission
+        still decides who sees the list."""
+        return lookup == "member__customer_no" or super().lookup_allowed(lookup, value, request)
 
 
-def action_confirmation(
-    model_admin: admin.ModelAdmin,
+# How many rows a confirmation page lists (its count says how many there are in all).
+CONFIRM_LIST_LIMIT = 100
+
+
+def confirmation_page(
     request: HttpRequest,
-    queryset: QuerySet,
+    model_admin: admin.ModelAdmin,
     *,
-    question: str,
-    items: list[str],
-    confirm_label: str,
-    form_class: type[forms.Form] | None = None,
-) -> Confirmation:
-    """For destructive and bulk actions: a page that lists what will happen (``items``) and
-    asks for a confirm click (and the fields of ``form_class``) before the action runs."""
-    confirming = request.POST.get("confirmed") == "yes"
-    form = form_class(request.POST if confirming else None) if form_class else None
-    if confirming and (form is None or form.is_valid()):
-        return Confirmation(page=None, form=form)
+    title: Any,
+    intro: Any,
+    rows: list[str],
+    count: int,
+    submit: Any,
+    action_name: str = "",
+    form: forms.Form | None = None,
+    back: str,
+    danger: bool = False,
+    template: str = "admin/confirm_action.html",
+    **extra_context: Any,
+) -> TemplateResponse:
+    """The intermediate page of a bulk or destructive action: what will happen, to which rows
+    (the first ``CONFIRM_LIST_LIMIT`` of ``count``), the fields of ``form`` (a reason), and a
+    button that posts the same selection again with ``confirm=yes`` (see ``confirmed``). A
+    ``template`` extending ``admin/confirm_action.html`` may show the rows its own way."""
     context = {
         **model_admin.admin_site.each_context(request),
-        "title": question,
-        "question": question,
-        "items": items,
-        "queryset": queryset,
-        "action": request.POST.get("action", ""),
-        "confirm_label": confirm_label,
+        "opts": model_admin.model._meta,
+        "title": title,
+        "intro": intro,
+        "rows": rows,
+        "count": count,
+        "more": max(0, count - len(rows)),
+        "submit_label": submit,
+        "action_name": action_name,
         "form": form,
-        "opts": model_admin.opts,
-        "back_url": request.get_full_path(),
+        "back": back,
+        "danger": danger,
+        "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"),
+        **extra_context,
     }
-    return Confirmation(page=TemplateResponse(request, "admin/confirm_action.html", context))
+    return TemplateResponse(request, template, context)
+
+
+def confirmed(request: HttpRequest) -> bool:
+    """Whether staff confirmed on the confirmation page (a POST with ``confirm=yes``)."""
+    return request.method == "POST" and request.POST.get("confirm") == "yes"
 
 
 def dialog_done(request: HttpRequest, url: str) -> HttpResponse:
@@ -186,32 +203,32 @@ admin.site.unregister(User)
 admin.site.unregister(Group)
 
 
-class PermissionsWidgetMixin:
-    """Groups and permissions picked in a searchable multi-select that keeps to the page's
-    width (Django's two-box selector runs wider than 1,280 px with permission names)."""
-
-    filter_horizontal = ()
-
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        kwargs["widget"] = UnfoldAdminSelect2MultipleWidget
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+# Groups and permissions picked in a searchable multi-select that keeps to the page's width
+# (Django's two-box selector runs wider than 1,280 px with permission names).
+PERMISSIONS_WIDGET: Mapping[type[models.Field], Mapping[str, Any]] = {
+    models.ManyToManyField: {"widget": UnfoldAdminSelect2MultipleWidget}
+}
 
 
 @admin.register(User)
-class UserAdmin(PermissionsWidgetMixin, BaseUserAdmin, ConsoleAdmin):
+class UserAdmin(BaseUserAdmin, ConsoleAdmin):
+    filter_horizontal = ()
+    formfield_overrides = PERMISSIONS_WIDGET
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
 
 
 @admin.register(Group)
-class GroupAdmin(PermissionsWidgetMixin, BaseGroupAdmin, ConsoleAdmin):
+class GroupAdmin(BaseGroupAdmin, ConsoleAdmin):
+    filter_horizontal = ()
+    formfield_overrides = PERMISSIONS_WIDGET
     list_display = ["role", "name"]
     list_display_links = ["role"]
 
     @admin.display(description=_("role"), ordering="name")
     def role(self, group: Group) -> str:
-        return ROLE_LABELS.get(group.name, group.name)
+        return str(ROLE_LABELS.get(group.name, group.name))
 
 
 # The Celery schedules (django-celery-beat), in the console's theme.
@@ -275,4 +292,4 @@ class ClockedScheduleAdmin(beat_admin.ClockedScheduleAdmin, ConsoleAdmin):
     pass
 
 
-admin.site.index_title = _("Programme overview")
+admin.site.index_title = _("Home")

@@ -75,27 +75,26 @@ def test_publish_and_cancel_actions_ask_first(admin_client):
     url = "/admin/events/event/"
     selected = {ACTION_CHECKBOX_NAME: [str(event.pk)]}
     asked = admin_client.post(url, {"action": "publish", **selected})
-    assert 'data-confirm-action="publish"' in asked.content.decode()
+    assert 'name="action" value="publish"' in asked.content.decode()
+    assert 'name="confirm" value="yes"' in asked.content.decode()
     event.refresh_from_db()
     assert event.status == "draft"  # nothing until confirmed
-    admin_client.post(url, {"action": "publish", "confirmed": "yes", **selected})
+    admin_client.post(url, {"action": "publish", "confirm": "yes", **selected})
     event.refresh_from_db()
     assert event.status == "published"
-    no_reason = admin_client.post(url, {"action": "cancel", "confirmed": "yes", **selected})
+    no_reason = admin_client.post(url, {"action": "cancel", "confirm": "yes", **selected})
     assert "This field is required." in no_reason.content.decode()
     event.refresh_from_db()
     assert event.status == "published"
     admin_client.post(
-        url, {"action": "cancel", "confirmed": "yes", "reason": "Venue flooded", **selected}
+        url, {"action": "cancel", "confirm": "yes", "reason": "Venue flooded", **selected}
     )
     event.refresh_from_db()
     assert event.status == "cancelled"
     assert AuditLog.objects.get(action="event.cancel", target_id=str(event.pk)).reason == (
         "Venue flooded"
     )
-    again = admin_client.post(
-        url, {"action": "publish", "confirmed": "yes", **selected}, follow=True
-    )
+    again = admin_client.post(url, {"action": "publish", "confirm": "yes", **selected}, follow=True)
     assert again.status_code == 200  # refused (rsvp_closed), reported, no error page
     assert Invitation.objects.filter(event=event).count() == 2
 
