@@ -64,7 +64,8 @@ def test_an_operator_opens_a_member_by_customer_number_and_sees_balance_and_ledg
     assert "CUST9999" not in page.content()
     # The newest rows only, and the way to the full ledger by customer number.
     assert ledger.get_by_text("Card spend bonus 0", exact=True).count() == 0
-    assert ledger.get_by_role("link").first.get_attribute("href").endswith("?member__customer_no=CUST4242")
+    link = ledger.get_by_role("link").first.get_attribute("href")
+    assert link.endswith("?member__customer_no=CUST4242")
     page.shot("customer-view")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     assert overflow(page) <= 0

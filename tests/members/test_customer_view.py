@@ -398,7 +398,6 @@ def test_the_member_form_saves_through_the_service_with_an_audit_row(client):
 
 
 def test_the_linked_full_list_holds_only_that_members_rows(admin_client, book):
-    alice, _bob = book
     page = admin_client.get("/admin/points/entry/?member__customer_no=ALICE01")
     assert page.status_code == 200  # an allowed lookup, not the admin's "?e=1" refusal
     html = page.content.decode()

@@ -77,7 +77,8 @@ def test_admin_retry_action_requeues_and_credits(superuser_client, card_rule):
     row = Transaction.objects.get()
     assert (row.status, Entry.objects.count()) == ("failed", 0)
     response = superuser_client.post(
-        "/admin/points/transaction/", {"action": "retry", "_selected_action": [row.pk], "confirm": "yes"}
+        "/admin/points/transaction/",
+        {"action": "retry", "_selected_action": [row.pk], "confirm": "yes"},
     )
     assert response.status_code == 302
     row.refresh_from_db()
