@@ -247,24 +247,55 @@ class PeriodicTaskForm(beat_admin.PeriodicTaskForm):
         self.fields["regtask"].widget = TaskSelectWidget()
 
 
+class ScheduleTasksInline(TabularInline):
+    """The periodic tasks that run on a schedule, on the schedule's page."""
+
+    model = PeriodicTask
+    fields = ["title", "task_path"]
+    readonly_fields = fields
+    can_delete = False
+    extra = 0
+    max_num = 0
+    show_change_link = True
+    verbose_name = _("periodic task on this schedule")
+    verbose_name_plural = _("periodic tasks on this schedule")
+
+    @admin.display(description=_("schedule"))
+    def title(self, task: PeriodicTask) -> str:
+        return schedule_text(task.name)
+
+    @admin.display(description=_("task"))
+    def task_path(self, task: PeriodicTask) -> str:
+        return task.task
+
+
 @admin.register(PeriodicTask)
 class PeriodicTaskAdmin(beat_admin.PeriodicTaskAdmin, ConsoleAdmin):
     form = PeriodicTaskForm
-    list_display = ["title", "enabled", "scheduler", "last_run_at", "one_off"]
+    list_display = ["title", "enabled", "when", "last_run_at", "one_off"]
     list_display_links = ["title"]
 
     @admin.display(description=_("schedule"), ordering="name")
     def title(self, task: PeriodicTask) -> str:
         return schedule_text(task.name)
 
+    @admin.display(description=_("when"))
+    def when(self, task: PeriodicTask) -> str:
+        return str(task.scheduler or "-")
+
+    @admin.display(description=_("in words"))
+    def crontab_translation(self, task: PeriodicTask) -> str:
+        return task.crontab.human_readable if task.crontab else "-"
+
 
 @admin.register(IntervalSchedule)
 class IntervalScheduleAdmin(ConsoleAdmin):
-    pass
+    inlines = [ScheduleTasksInline]
 
 
 @admin.register(CrontabSchedule)
 class CrontabScheduleAdmin(beat_admin.CrontabScheduleAdmin, ConsoleAdmin):
+    inlines = [ScheduleTasksInline]
     list_display = ["__str__", "in_words"]
     fields = [
         "in_words",
@@ -284,12 +315,12 @@ class CrontabScheduleAdmin(beat_admin.CrontabScheduleAdmin, ConsoleAdmin):
 
 @admin.register(SolarSchedule)
 class SolarScheduleAdmin(beat_admin.SolarScheduleAdmin, ConsoleAdmin):
-    pass
+    inlines = [ScheduleTasksInline]
 
 
 @admin.register(ClockedSchedule)
 class ClockedScheduleAdmin(beat_admin.ClockedScheduleAdmin, ConsoleAdmin):
-    pass
+    inlines = [ScheduleTasksInline]
 
 
 admin.site.index_title = _("Home")

@@ -393,7 +393,7 @@ class EarningRuleAdmin(ConsoleAdmin):
     form = EarningRuleForm
     list_display = [
         "code",
-        "name",
+        "title",
         "active",
         "priority",
         "transaction_type",
@@ -405,6 +405,10 @@ class EarningRuleAdmin(ConsoleAdmin):
     ]
     list_filter = ["active", "transaction_type"]
     search_fields = ["code", "name_en", "name_zh_hans"]
+
+    @admin.display(description=_("name"), ordering="name_en")
+    def title(self, rule: EarningRule) -> str:
+        return rule.name  # in the reader's language
 
     def has_delete_permission(self, request, obj=None):
         # Deactivate instead: ledger entries name the rule that credited them.

@@ -78,7 +78,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
-    "axes",
+    "loyalty.apps.AxesConfig",  # django-axes, its name translated
     "loyalty",
     "members",
     "points",
