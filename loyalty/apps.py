@@ -11,6 +11,7 @@ class LoyaltyConfig(AppConfig):
 
     def ready(self) -> None:
         import loyalty.lookups
+        import loyalty.observability
         import loyalty.schema  # noqa: F401 - registers the OpenAPI authentication scheme
         from loyalty.checks import deploy_checks_register
         from loyalty.roles import roles_sync_after_migrate

@@ -17,6 +17,9 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config import devservers
 
+# Test output is read by people: plain log lines unless a test asks for JSON (LOG_FORMAT=json).
+os.environ.setdefault("LOG_FORMAT", "plain")
+
 if not os.environ.get("REDIS_URL"):
     os.environ["REDIS_URL"] = devservers.REDIS_URL
 os.environ.setdefault("DEBUG", "1")
