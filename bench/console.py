@@ -8,7 +8,8 @@ signed in as a superuser:
 
 - the console's home (the dashboard), for the superuser and for each staff role,
 - every registered model's list, its add page where there is one, and the page of its most
-  recent record (the customer view, for a member: the member with the most ledger entries),
+  recent record (for members: the member with the most ledger entries, and their customer
+  view),
 
 each ``--repeat`` times (default 3; the fastest counts, after one warm-up request), next to two
 baselines measured in the same run: ``GET /healthz`` (a view with one query) and the sign-in
@@ -65,12 +66,15 @@ def _pages() -> list[str]:
         if model_admin.has_add_permission(_superuser_request()):
             pages.append(f"{base}add/")
         if model is Member:
-            latest = (
+            busiest = (
                 Member.objects.annotate(entries=Count("points_entries"))
                 .order_by("-entries")
-                .values_list("pk", flat=True)
+                .values_list("pk", "customer_no")
                 .first()
             )
+            latest = busiest[0] if busiest else None
+            if busiest:
+                pages.append(f"{base}customer/{busiest[1]}/")  # the customer view
         else:
             latest = model._default_manager.order_by("-pk").values_list("pk", flat=True).first()
         if latest is not None:
