@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from insights.metrics import metrics_view
 from loyalty.api.exceptions import api_not_found
 from loyalty.health import healthz, readyz
 
@@ -21,6 +22,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/"), name="home"),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),

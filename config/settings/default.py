@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
+    "django_prometheus",
     "loyalty.apps.AxesConfig",  # django-axes, its name translated
     "loyalty",
     "members",
@@ -105,7 +106,8 @@ NUM_PROXIES = int(os.environ.get("NUM_PROXIES", "0" if DEBUG else "1"))
 AXES_IPWARE_PROXY_COUNT = NUM_PROXIES
 
 MIDDLEWARE = [
-    "loyalty.observability.RequestIdMiddleware",  # first: every log line of a request names it
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # request latency, first and last
+    "loyalty.observability.RequestIdMiddleware",  # every log line of a request names it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -117,7 +119,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
     "loyalty.middleware.ConsoleTimeZoneMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+# /metrics answers a scraper that sends "Authorization: Bearer $METRICS_TOKEN" (insights.metrics).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
