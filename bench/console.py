@@ -9,7 +9,7 @@ signed in as a superuser:
 - the console's home (the dashboard), for the superuser and for each staff role,
 - every registered model's list, its add page where there is one, and the page of its most
   recent record (for members: the member with the most ledger entries, and their customer
-  view),
+  view; for events: the event with the most invitations),
 
 each ``--repeat`` times (default 3; the fastest counts, after one warm-up request), next to two
 baselines measured in the same run: ``GET /healthz`` (a view with one query) and the sign-in
@@ -23,6 +23,7 @@ import argparse
 import os
 import sys
 import time
+from typing import Any
 
 from bench import peak_memory
 from bench.tiers import DEFAULT_URL, _recreate, _scratch_url
@@ -54,6 +55,7 @@ def _pages() -> list[str]:
     from django.contrib import admin
     from django.db.models import Count
 
+    from events.models import Event
     from members.models import Member
 
     pages = ["/admin/"]
@@ -65,6 +67,7 @@ def _pages() -> list[str]:
         pages.append(base)
         if model_admin.has_add_permission(_superuser_request()):
             pages.append(f"{base}add/")
+        latest: Any
         if model is Member:
             busiest = (
                 Member.objects.annotate(entries=Count("points_entries"))
@@ -75,6 +78,13 @@ def _pages() -> list[str]:
             latest = busiest[0] if busiest else None
             if busiest:
                 pages.append(f"{base}customer/{busiest[1]}/")  # the customer view
+        elif model is Event:  # the event with the most invitations (its page lists them)
+            latest = (
+                Event.objects.annotate(invited=Count("invitations"))
+                .order_by("-invited")
+                .values_list("pk", flat=True)
+                .first()
+            )
         else:
             latest = model._default_manager.order_by("-pk").values_list("pk", flat=True).first()
         if latest is not None:

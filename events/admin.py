@@ -4,11 +4,11 @@ with the event's figures shown on its page."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.decorators import action
 from unfold.forms import BaseDialogForm
@@ -21,27 +21,12 @@ from loyalty.admin import (
     CONFIRM_LIST_LIMIT,
     ConsoleAdmin,
     ReadOnlyAdmin,
-    TabularInline,
     confirmation_page,
     confirmed,
     dialog_done,
 )
 from loyalty.errors import LoyaltyError
 from members.forms import TierCodesField
-
-
-class InvitationInline(TabularInline):
-    model = Invitation
-    fields = ("member", "status", "seats", "answered_at", "checked_in_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    max_num = 0  # no adding here: invitations are sent by the scheduled task
-
-    def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).select_related("member")
-
 
 # The event's figures (events.selectors.event_figures) as staff read them.
 FIGURE_LABELS = {
@@ -84,9 +69,9 @@ class EventAdmin(ConsoleAdmin):
         "no_shows_marked_at",
         "created_by",
         "figures",
+        "invitations",
     ]
     autocomplete_fields = ["target_segment"]
-    inlines = [InvitationInline]
     actions = ["publish", "cancel"]
     actions_detail = ["publish_event", "cancel_event"]
 
@@ -94,11 +79,24 @@ class EventAdmin(ConsoleAdmin):
     def title(self, event: Event) -> str:
         return event.title
 
+    @admin.display(description=_("invitations"))
+    def invitations(self, event: Event) -> str:
+        """A link to the event's invitations (hundreds for a large event: their own list,
+        filtered and paged, rather than rows on this page)."""
+        if event._state.adding:
+            return "-"
+        url = reverse("admin:events_invitation_changelist")
+        return format_html(
+            '<a href="{}?event__id__exact={}">{}</a>', url, event.pk, _("Open the invitations")
+        )
+
     @admin.display(description=_("figures"))
     def figures(self, event: Event) -> str:
         if event._state.adding:
             return "-"
-        figures = event_figures(event=event)
+        if not hasattr(event, "_figures"):  # the page shows the field more than once
+            event._figures = event_figures(event=event)  # type: ignore[attr-defined]
+        figures = event._figures  # type: ignore[attr-defined]
         return " · ".join(
             f"{label}: {'-' if figures[name] is None else figures[name]}"
             for name, label in FIGURE_LABELS.items()

@@ -129,3 +129,15 @@ def test_a_role_that_may_only_look_cannot_publish(client):
     assert response.status_code == 403
     event.refresh_from_db()
     assert event.status == "draft"
+
+
+def test_the_event_page_costs_the_same_with_many_invitations(
+    admin_client, django_assert_max_num_queries
+):
+    event = _event(status=Event.Status.PUBLISHED)
+    _invite(event, 40)
+    with django_assert_max_num_queries(30):
+        page = admin_client.get(f"/admin/events/event/{event.pk}/change/")
+    assert f"/admin/events/invitation/?event__id__exact={event.pk}" in page.content.decode()
+    listed = admin_client.get(f"/admin/events/invitation/?event__id__exact={event.pk}")
+    assert "40 " in listed.content.decode()  # the invitations' own list, filtered to the event
