@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DJANGO_SETTINGS_MODULE ?= config.settings.default
 
-.PHONY: run install browser migrate seed test lint typecheck imports bench worker beat messages stop clean
+.PHONY: run install browser migrate seed test drills lint typecheck imports bench worker beat messages stop clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ browser:
 ## The whole test suite on PostgreSQL and Redis (and the console in headless Chromium).
 test: install browser
 	$(DEVSERVERS) run --redis -- $(BIN)/pytest -n $${PYTEST_WORKERS:-2} $(PYTEST_ARGS)
+
+## Fault drills alone, with their reports (they also run in `make test`).
+drills: install
+	$(DEVSERVERS) run --redis -- $(BIN)/pytest -s -p no:logging tests/drills
 
 lint: install
 	$(BIN)/ruff check .
