@@ -9,7 +9,7 @@ from typing import Any
 
 from django import forms
 from django.apps import apps
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
@@ -27,7 +27,7 @@ from django_celery_beat.models import (
     PeriodicTask,
     SolarSchedule,
 )
-from import_export.admin import ExportMixin
+from import_export.admin import ExportMixin, ImportMixin
 from unfold import admin as unfold
 from unfold.contrib.import_export.forms import ExportForm, ImportForm
 from unfold.forms import AdminPasswordChangeForm, UserChangeForm, UserCreationForm
@@ -116,6 +116,25 @@ def dialog_done(request: HttpRequest, url: str) -> HttpResponse:
     if request.headers.get("HX-Request"):
         return HttpResponse(headers={"HX-Redirect": url})
     return HttpResponseRedirect(url)
+
+
+class ConsoleImportMixin(ImportMixin):
+    """Import from a file with a preview and per-row errors (the model's resource keeps the
+    file all or nothing). A confirmed import refused after its preview (a row turned invalid
+    meanwhile: a member closed, a code taken) stored nothing and says so, never "import
+    finished"."""
+
+    import_export_change_list_template = "admin/import_export/change_list_import_export.html"
+
+    def add_success_message(self, result, request) -> None:
+        if result.has_errors() or result.has_validation_errors():
+            self.message_user(
+                request,
+                _("Nothing was imported: the file no longer passes its checks. Import it again."),
+                messages.ERROR,
+            )
+            return
+        super().add_success_message(result, request)
 
 
 class TabularInline(unfold.TabularInline):

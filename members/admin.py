@@ -14,11 +14,11 @@ from django.urls import NoReverseMatch, path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ImportMixin
 
 from loyalty.admin import (
     CONFIRM_LIST_LIMIT,
     ConsoleAdmin,
+    ConsoleImportMixin,
     ReadOnlyAdmin,
     TabularInline,
     confirmation_page,
@@ -124,12 +124,9 @@ class TierHistoryInline(TabularInline):
         return False
 
 
-class AllOrNothingImportMixin(ImportMixin):
-    """Import from a file with a preview (members.resources keeps the file all or nothing).
-    A confirmed import that was refused (a row turned invalid after its preview) says so,
-    row by row, instead of reporting success, and logs nothing."""
-
-    import_export_change_list_template = "admin/import_export/change_list_import_export.html"
+class AllOrNothingImportMixin(ConsoleImportMixin):
+    """A confirmed import that was refused (a row turned invalid after its preview) says so
+    row by row, back on the import page, and logs nothing."""
 
     def process_result(self, result, request):
         if not (result.has_errors() or result.has_validation_errors()):

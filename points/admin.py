@@ -24,7 +24,6 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.text import Truncator, capfirst
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ImportMixin
 from unfold.decorators import action
 from unfold.enums import ActionVariant
 from unfold.widgets import (
@@ -36,6 +35,7 @@ from unfold.widgets import (
 from loyalty.admin import (
     CONFIRM_LIST_LIMIT,
     ConsoleAdmin,
+    ConsoleImportMixin,
     ReadOnlyAdmin,
     confirmation_page,
     confirmed,
@@ -168,7 +168,7 @@ class LotAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Transaction)
-class TransactionAdmin(ImportMixin, ReadOnlyAdmin):
+class TransactionAdmin(ConsoleImportMixin, ReadOnlyAdmin):
     """The inbox. An import (``points.add_transaction``, like the ingest API) goes through the
     API's validation and ingest (:mod:`points.resources`)."""
 
@@ -191,20 +191,7 @@ class TransactionAdmin(ImportMixin, ReadOnlyAdmin):
     actions = ["retry"]
     show_full_result_count = False
     resource_classes = [TransactionResource]
-    import_export_change_list_template = "admin/import_export/change_list_import_export.html"
     skip_admin_log = True  # the inbox rows are the record of what was imported
-
-    def add_success_message(self, result, request) -> None:
-        """A file refused at the confirmation (a row became invalid since the preview: a
-        member closed, a code taken) stored nothing: say so, never "import finished"."""
-        if result.has_errors() or result.has_validation_errors():
-            self.message_user(
-                request,
-                _("Nothing was imported: the file no longer passes its checks. Import it again."),
-                messages.ERROR,
-            )
-            return
-        super().add_success_message(result, request)
 
     @admin.display(description=_("customer number"), ordering="member__customer_no")
     def customer_no(self, row: Transaction) -> str:

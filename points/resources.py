@@ -35,6 +35,8 @@ def _cell(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if isinstance(value, float | int | Decimal) and not isinstance(value, bool):
+        # A spreadsheet's number (a float in Excel) as its shortest text; the API's own
+        # validation then parses the amount as a Decimal of two places or refuses the row.
         return str(value)
     return value.strip() if isinstance(value, str) else value
 

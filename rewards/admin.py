@@ -25,7 +25,6 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from import_export.admin import ImportMixin
 from unfold.widgets import (
     UnfoldAdminFileFieldWidget,
     UnfoldAdminIntegerFieldWidget,
@@ -34,7 +33,7 @@ from unfold.widgets import (
     UnfoldAdminTextInputWidget,
 )
 
-from loyalty.admin import ConsoleAdmin, ReadOnlyAdmin
+from loyalty.admin import ConsoleAdmin, ConsoleImportMixin, ReadOnlyAdmin
 from loyalty.errors import LoyaltyError
 from loyalty.timeutils import business_today
 from members.models import Tier
@@ -490,27 +489,14 @@ class CodeStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(CouponCode)
-class CouponCodeAdmin(ImportMixin, ReadOnlyAdmin):
+class CouponCodeAdmin(ConsoleImportMixin, ReadOnlyAdmin):
     """Codes are secrets a member redeems: only staff with ``rewards.view_couponcode`` see
     them (the admin's own permission check). Staff with ``rewards.add_couponcode`` import a
     file of codes (``reward``, ``code``, ``expires_on``), previewed row by row and added through
     the codes service (:mod:`rewards.resources`)."""
 
     resource_classes = [CouponCodeResource]
-    import_export_change_list_template = "admin/import_export/change_list_import_export.html"
     skip_admin_log = True  # the codes service writes the audit row
-
-    def add_success_message(self, result, request) -> None:
-        """A file refused at the confirmation (a row became invalid since the preview: a
-        member closed, a code taken) stored nothing: say so, never "import finished"."""
-        if result.has_errors() or result.has_validation_errors():
-            self.message_user(
-                request,
-                _("Nothing was imported: the file no longer passes its checks. Import it again."),
-                messages.ERROR,
-            )
-            return
-        super().add_success_message(result, request)
 
     list_display = ["code", "reward", "expires_on", "state", "issued_at", "created_at"]
     list_filter = [CodeStateFilter, "reward"]
