@@ -427,7 +427,7 @@ class MemberAdmin(AllOrNothingImportMixin, ConsoleAdmin):
 #
 # One function per panel: it reads the rows ``customer_view_sections`` fetched and says which
 # columns they show; it is listed only for staff holding its model's view permission. The
-# "all" link goes to that model's own list, filtered by the customer number through its search.
+# "all" link goes to that model's own list, filtered by the exact customer number.
 
 
 def _profile_rows(member: Member, *, contact_visible: bool) -> list[tuple[Any, Any]]:
@@ -471,11 +471,26 @@ def _object_link(viewname: str, pk: Any, text: Any) -> Any:
         return text
 
 
-def _panel(permission: str):
+def _panel(permission: str, *, section: str, changelist: str | None):
+    """Registers ``build(request, member, rows)``, which gives a panel's ``key``, ``title``,
+    ``headers`` and ``rows`` from the newest rows of ``section``; the panel also links to
+    ``changelist`` filtered by the member (where there is one), and is absent when its app
+    registered no rows."""
+
     def register(build):
-        build.permission = permission
-        CUSTOMER_PANELS.append(build)
-        return build
+        def panel(request, member, sections):
+            found = sections.get(section)
+            if found is None:
+                return None
+            return {
+                **build(request, member, found.rows),
+                "more": found.more,
+                "all_url": _list_url(changelist, member) if changelist else None,
+            }
+
+        panel.permission = permission  # type: ignore[attr-defined]
+        CUSTOMER_PANELS.append(panel)
+        return panel
 
     return register
 
@@ -487,11 +502,8 @@ def _signed(points: int) -> str:
     return f"{points:+,d}"
 
 
-@_panel("points.view_entry")
-def _ledger_panel(request, member, sections):
-    section = sections.get("entries")
-    if section is None:
-        return None
+@_panel("points.view_entry", section="entries", changelist="admin:points_entry_changelist")
+def _ledger_panel(request, member, rows):
     return {
         "key": "ledger",
         "title": _("Points ledger"),
@@ -512,36 +524,28 @@ def _ledger_panel(request, member, sections):
                 entry.description or entry.reference or "-",
                 entry.expires_on or "-",
             ]
-            for entry in section.rows
+            for entry in rows
         ],
-        "more": section.more,
-        "all_url": _list_url("admin:points_entry_changelist", member),
     }
 
 
-@_panel("points.view_lot")
-def _lots_panel(request, member, sections):
-    section = sections.get("lots")
-    if section is None:
-        return None
+@_panel("points.view_lot", section="lots", changelist="admin:points_lot_changelist")
+def _lots_panel(request, member, rows):
     return {
         "key": "lots",
         "title": _("Points lots"),
         "headers": [_("earned on"), _("points"), _("remaining"), _("expires on")],
         "rows": [
             [lot.earned_on, f"{lot.points:,d}", f"{lot.remaining:,d}", lot.expires_on or "-"]
-            for lot in section.rows
+            for lot in rows
         ],
-        "more": section.more,
-        "all_url": _list_url("admin:points_lot_changelist", member),
     }
 
 
-@_panel("points.view_adjustment")
-def _adjustments_panel(request, member, sections):
-    section = sections.get("adjustments")
-    if section is None:
-        return None
+@_panel(
+    "points.view_adjustment", section="adjustments", changelist="admin:points_adjustment_changelist"
+)
+def _adjustments_panel(request, member, rows):
     return {
         "key": "adjustments",
         "title": _("Adjustments"),
@@ -562,16 +566,17 @@ def _adjustments_panel(request, member, sections):
                 row.requested_by or "-",
                 row.decided_by or "-",
             ]
-            for row in section.rows
+            for row in rows
         ],
-        "more": section.more,
-        "all_url": _list_url("admin:points_adjustment_changelist", member),
     }
 
 
-@_panel("members.view_tierhistory")
-def _tier_history_panel(request, member, sections):
-    section = sections["tier_history"]
+@_panel(
+    "members.view_tierhistory",
+    section="tier_history",
+    changelist="admin:members_tierhistory_changelist",
+)
+def _tier_history_panel(request, member, rows):
     return {
         "key": "tier-history",
         "title": _("Tier history"),
@@ -585,16 +590,17 @@ def _tier_history_panel(request, member, sections):
                 row.as_of or "-",
                 row.avg_aum if row.avg_aum is not None else "-",
             ]
-            for row in section.rows
+            for row in rows
         ],
-        "more": section.more,
-        "all_url": _list_url("admin:members_tierhistory_changelist", member),
     }
 
 
-@_panel("members.view_tieroverride")
-def _overrides_panel(request, member, sections):
-    section = sections["overrides"]
+@_panel(
+    "members.view_tieroverride",
+    section="overrides",
+    changelist="admin:members_tieroverride_changelist",
+)
+def _overrides_panel(request, member, rows):
     return {
         "key": "overrides",
         "title": _("Tier overrides"),
@@ -615,18 +621,17 @@ def _overrides_panel(request, member, sections):
                 row.requested_by or "-",
                 row.decided_by or "-",
             ]
-            for row in section.rows
+            for row in rows
         ],
-        "more": section.more,
-        "all_url": _list_url("admin:members_tieroverride_changelist", member),
     }
 
 
-@_panel("rewards.view_redemption")
-def _redemptions_panel(request, member, sections):
-    section = sections.get("redemptions")
-    if section is None:
-        return None
+@_panel(
+    "rewards.view_redemption",
+    section="redemptions",
+    changelist="admin:rewards_redemption_changelist",
+)
+def _redemptions_panel(request, member, rows):
     return {
         "key": "redemptions",
         "title": _("Redemptions"),
@@ -639,18 +644,15 @@ def _redemptions_panel(request, member, sections):
                 f"{row.points_spent:,d}",
                 row.get_status_display(),
             ]
-            for row in section.rows
+            for row in rows
         ],
-        "more": section.more,
-        "all_url": _list_url("admin:rewards_redemption_changelist", member),
     }
 
 
-@_panel("events.view_invitation")
-def _invitations_panel(request, member, sections):
-    section = sections.get("invitations")
-    if section is None:
-        return None
+@_panel(
+    "events.view_invitation", section="invitations", changelist="admin:events_invitation_changelist"
+)
+def _invitations_panel(request, member, rows):
     return {
         "key": "invitations",
         "title": _("Invitations"),
@@ -663,16 +665,17 @@ def _invitations_panel(request, member, sections):
                 row.seats,
                 row.checked_in_at or "-",
             ]
-            for row in section.rows
+            for row in rows
         ],
-        "more": section.more,
-        "all_url": _list_url("admin:events_invitation_changelist", member),
     }
 
 
-@_panel("members.view_assetsnapshot")
-def _snapshots_panel(request, member, sections):
-    section = sections["snapshots"]
+@_panel(
+    "members.view_assetsnapshot",
+    section="snapshots",
+    changelist="admin:members_assetsnapshot_changelist",
+)
+def _snapshots_panel(request, member, rows):
     return {
         "key": "snapshots",
         "title": _("Asset snapshots"),
@@ -697,16 +700,14 @@ def _snapshots_panel(request, member, sections):
                 row.aum,
                 row.contribution,
             ]
-            for row in section.rows
+            for row in rows
         ],
-        "more": section.more,
-        "all_url": _list_url("admin:members_assetsnapshot_changelist", member),
     }
 
 
-@_panel("members.view_member")
-def _messages_panel(request, member, sections):
-    section = sections["messages"]
+# The inbox has no list of its own in the console.
+@_panel("members.view_member", section="messages", changelist=None)
+def _messages_panel(request, member, rows):
     return {
         "key": "messages",
         "title": _("Messages"),
@@ -719,10 +720,8 @@ def _messages_panel(request, member, sections):
                 row.get_delivery_display(),
                 row.read_at or "-",
             ]
-            for row in section.rows
+            for row in rows
         ],
-        "more": section.more,
-        "all_url": None,  # the inbox has no list of its own in the console
     }
 
 
