@@ -25,7 +25,7 @@ import sys
 import time
 from typing import Any
 
-from bench import peak_memory
+from bench import django_on, peak_memory
 from bench.tiers import DEFAULT_URL, _recreate, _scratch_url
 
 TARGET_SECONDS = 1.0
@@ -112,14 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.get("DATABASE_URL", DEFAULT_URL), suffix="_bench_console"
     )
     _recreate(maintenance_url, name)
-    os.environ["DATABASE_URL"] = scratch_url
-    os.environ["REDIS_URL"] = ""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.default")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DEBUG", "1")  # development settings: no Redis, the dev secret key
-    import django
-
-    django.setup()
+    django_on(scratch_url)
     from django.conf import settings
     from django.contrib.auth.models import User
     from django.core.management import call_command

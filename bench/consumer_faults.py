@@ -26,7 +26,7 @@ import sys
 import threading
 import time
 
-from bench import peak_memory
+from bench import django_on, peak_memory
 from bench.tiers import _recreate, _scratch_url
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/loyalty"
@@ -65,14 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.get("DATABASE_URL", DEFAULT_URL), suffix="_bench_faults"
     )
     _recreate(maintenance_url, name)
-    os.environ["DATABASE_URL"] = scratch_url
-    os.environ["REDIS_URL"] = ""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.default")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DEBUG", "1")  # development settings: no Redis, the dev secret key
-    import django
-
-    django.setup()
+    django_on(scratch_url)
     from decimal import Decimal
 
     from django.core.management import call_command

@@ -25,7 +25,7 @@ import sys
 import time
 from typing import Any
 
-from bench import peak_memory
+from bench import django_on, peak_memory
 from bench.tiers import DEFAULT_URL, _recreate, _scratch_url
 
 # Member i: tier by i mod 10 (0-1 GOLD, 2-3 PLATINUM, 4-5 DIAMOND, 6-9 no state: the base
@@ -101,15 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"scratch database {name}: {args.members:,} members", flush=True)
     _recreate(maintenance_url, name)
-
-    os.environ["DATABASE_URL"] = scratch_url
-    os.environ["REDIS_URL"] = ""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.default")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DEBUG", "1")  # development settings: no Redis, the dev secret key
-    import django
-
-    django.setup()
+    django_on(scratch_url)
     from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone

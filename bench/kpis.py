@@ -27,7 +27,7 @@ import os
 import sys
 import time
 
-from bench import peak_memory
+from bench import django_on, peak_memory
 from bench.tiers import DEFAULT_URL, _recreate, _scratch_url
 
 # Member i: joined over six and a half years, one in a hundred closed (in 2026), tier state for
@@ -265,14 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         f"scratch database {name}: {args.members:,} members, {args.entries:,} entries", flush=True
     )
     _recreate(maintenance_url, name)
-    os.environ["DATABASE_URL"] = scratch_url
-    os.environ["REDIS_URL"] = ""
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.default")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    os.environ.setdefault("DEBUG", "1")
-    import django
-
-    django.setup()
+    django_on(scratch_url)
     import datetime as dt
 
     from django.core.management import call_command
