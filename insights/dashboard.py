@@ -556,59 +556,61 @@ class _Dashboard:
     # Waiting for me --------------------------------------------------------------------
 
     def approvals(self) -> None:
-        may_adjustments = self.can("points.approve_adjustment")
-        may_overrides = self.can("members.approve_tieroverride")
-        if not (may_adjustments or may_overrides):
+        # Per kind of request: who may decide it, its reader, the admin's name for it, what
+        # its row calls it, the change it asks for and when it was asked.
+        kinds: list[tuple[Any, ...]] = [
+            (
+                "points.approve_adjustment",
+                adjustments_awaiting,
+                _("Adjustments (%(count)s)"),
+                "points_adjustment",
+                _("Points adjustment"),
+                lambda adjustment: _("%(points)s points") % {"points": _signed(adjustment.points)},
+                "created_at",
+            ),
+            (
+                "members.approve_tieroverride",
+                tier_overrides_awaiting,
+                _("Tier overrides (%(count)s)"),
+                "members_tieroverride",
+                _("Tier override"),
+                lambda override: (
+                    _("%(tier)s until %(date)s")
+                    % {
+                        "tier": override.tier.name,
+                        "date": formats.date_format(
+                            timezone.localtime(override.expires_at), "DATE_FORMAT"
+                        ),
+                    }
+                ),
+                "requested_at",
+            ),
+        ]
+        kinds = [kind for kind in kinds if self.can(kind[0])]
+        if not kinds:
             return
         rows: list[list[Any]] = []
         total = 0
         links = []
-        if may_adjustments:
-            count, adjustments = adjustments_awaiting(user=self.user)
+        for _permission, awaiting, link_text, admin_name, label, change, asked_at in kinds:
+            count, waiting = awaiting(user=self.user)
             total += count
             links.append(
                 (
-                    _("Adjustments (%(count)s)") % {"count": _count(count)},
-                    _url("points_adjustment_changelist", query="status__exact=pending"),
+                    link_text % {"count": _count(count)},
+                    _url(f"{admin_name}_changelist", query="status__exact=pending"),
                 )
             )
-            for adjustment in adjustments:
-                href = _url("points_adjustment_change", adjustment.pk)
-                rows.append(
-                    [
-                        _link(href, _("Points adjustment")),
-                        adjustment.member.customer_no,
-                        _("%(points)s points") % {"points": _signed(adjustment.points)},
-                        adjustment.requested_by.get_username(),
-                        _datetime(adjustment.created_at),
-                    ]
-                )
-        if may_overrides:
-            count, overrides = tier_overrides_awaiting(user=self.user)
-            total += count
-            links.append(
-                (
-                    _("Tier overrides (%(count)s)") % {"count": _count(count)},
-                    _url("members_tieroverride_changelist", query="status__exact=pending"),
-                )
-            )
-            for override in overrides:
-                href = _url("members_tieroverride_change", override.pk)
-                rows.append(
-                    [
-                        _link(href, _("Tier override")),
-                        override.member.customer_no,
-                        _("%(tier)s until %(date)s")
-                        % {
-                            "tier": override.tier.name,
-                            "date": formats.date_format(
-                                timezone.localtime(override.expires_at), "DATE_FORMAT"
-                            ),
-                        },
-                        override.requested_by.get_username(),
-                        _datetime(override.requested_at),
-                    ]
-                )
+            rows += [
+                [
+                    _link(_url(f"{admin_name}_change", asked.pk), label),
+                    asked.member.customer_no,
+                    change(asked),
+                    asked.requested_by.get_username(),
+                    _datetime(getattr(asked, asked_at)),
+                ]
+                for asked in waiting
+            ]
         self.context["approvals"] = {
             "total": total,
             "table": {
