@@ -7,9 +7,13 @@ Runs everything on this machine against scratch databases (dropped and re-create
    database with members and a card-spend earning rule;
 3. 100 requests of 1,000 transactions each (a few client threads), timed from the first request
    to the moment every transaction is credited (polling the inbox);
-4. the same for one transaction per request, on a smaller sample.
+4. the real-time path: core banking pushing each card transaction as it happens, one per
+   request, from the same client threads; beside it, in the same run and on the same gunicorn,
+   a bare authenticated GET (a member's ``GET /api/v1/me/``). It prints both rates, their
+   ratio, and the time from each 202 to its ledger entry (p50, p99: the entry's recorded time,
+   taken inside the consumer's transaction, less the moment the client read the 202).
 
-It prints the figures and the ratio to pgbench. Not a test: nothing passes or fails.
+It prints the figures and the ratios. Not a test: nothing passes or fails.
 
     python -m bench.ingest [--transactions 100000] [--web-workers 2] [--consumers 2]
 """
@@ -18,6 +22,7 @@ import argparse
 import datetime as dt
 import http.client
 import json
+import math
 import os
 import random
 import re
@@ -190,10 +195,16 @@ class Service:
         shutil.rmtree(self.logdir, ignore_errors=True)
 
 
-def _post_all(*, port: int, token: str, bodies: list[bytes], threads: int) -> list[int]:
-    statuses: list[int] = []
+def _send_all(
+    *, port: int, token: str, bodies: list[bytes | None], threads: int, path: str
+) -> list[tuple[int, float]]:
+    """Each body POSTed to ``path`` (or, where it is None, a GET of ``path``) from ``threads``
+    keep-alive connections; for each, in order, the status and the wall-clock time the answer
+    was read."""
+    answers: list[tuple[int, float]] = [(0, 0.0)] * len(bodies)
     lock = threading.Lock()
     queue = list(enumerate(bodies))
+    queue.reverse()
 
     def run() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
@@ -202,19 +213,24 @@ def _post_all(*, port: int, token: str, bodies: list[bytes], threads: int) -> li
             with lock:
                 if not queue:
                     return
-                _index, body = queue.pop(0)
-            conn.request("POST", "/api/v1/ingest/transactions/", body=body, headers=headers)
+                index, body = queue.pop()
+            if body is None:
+                conn.request("GET", path, headers=headers)
+            else:
+                conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
             response.read()
-            with lock:
-                statuses.append(response.status)
+            answers[index] = (response.status, time.time())
 
     workers = [threading.Thread(target=run) for _ in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    return statuses
+    return answers
+
+
+INGEST = "/api/v1/ingest/transactions/"
 
 
 def _wait_credited(expected_entries: int, timeout: float) -> float:
@@ -254,6 +270,25 @@ def _items(customer_nos: list[str], count: int, prefix: str) -> list[dict]:
     ]
 
 
+def _latencies(items: list[dict], answers: list[tuple[int, float]]) -> list[float]:
+    """Seconds from each accepted item's 202 (as the client read it) to its ledger entry."""
+    from points.models import Entry
+
+    answered = {
+        item["external_id"]: at
+        for item, (status, at) in zip(items, answers, strict=True)
+        if status == 202
+    }
+    recorded = Entry.objects.filter(transaction__external_id__in=list(answered)).values_list(
+        "transaction__external_id", "created_at"
+    )
+    return sorted(created.timestamp() - answered[external_id] for external_id, created in recorded)
+
+
+def _percentile(values: list[float], percent: int) -> float:
+    return values[min(len(values) - 1, math.ceil(len(values) * percent / 100) - 1)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transactions", type=int, default=100_000)
@@ -284,6 +319,7 @@ def main() -> None:
     from django.core.management import call_command
     from rest_framework_simplejwt.tokens import RefreshToken
 
+    from members.authentication import member_token_issue
     from members.models import Member
     from points.models import EarningRule
 
@@ -301,42 +337,60 @@ def main() -> None:
     token = str(RefreshToken.for_user(user).access_token)
     customer_nos = list(Member.objects.values_list("customer_no", flat=True))
 
+    member_token = str(
+        member_token_issue(member=Member.objects.get(customer_no=customer_nos[0])).access_token
+    )
+
     service.start()
     try:
         items = _items(customer_nos, args.transactions, "X")
-        bodies = [
+        bodies: list[bytes | None] = [
             json.dumps({"transactions": items[i : i + args.batch]}).encode()
             for i in range(0, len(items), args.batch)
         ]
         _log(f"posting {len(items):,} transactions in {len(bodies)} requests ...")
         started = time.perf_counter()
-        statuses = _post_all(
-            port=service.port, token=token, bodies=bodies, threads=args.client_threads
+        answers = _send_all(
+            port=service.port, token=token, bodies=bodies, threads=args.client_threads, path=INGEST
         )
         posted = time.perf_counter()
         credited = _wait_credited(len(items), timeout=1800)
-        bad = [status for status in statuses if status != 202]
+        bad = sum(status != 202 for status, _ in answers)
         batch_rate = len(items) / (credited - started)
         _log(
             f"  accepted in {posted - started:.1f}s ({len(items) / (posted - started):,.0f}/s),"
-            f" all credited after {credited - started:.1f}s; non-202 answers: {len(bad)}"
+            f" all credited after {credited - started:.1f}s; non-202 answers: {bad}"
         )
+
+        _log(f"{args.single:,} bare authenticated GETs (GET /api/v1/me/) ...")
+        started = time.perf_counter()
+        answers = _send_all(
+            port=service.port,
+            token=member_token,
+            bodies=[None] * args.single,
+            threads=args.client_threads,
+            path="/api/v1/me/",
+        )
+        get_rate = args.single / (time.perf_counter() - started)
+        bad = sum(status != 200 for status, _ in answers)
+        _log(f"  {get_rate:,.0f} requests/s; non-200 answers: {bad}")
 
         singles = _items(customer_nos, args.single, "S")
         bodies = [json.dumps({"transactions": [item]}).encode() for item in singles]
         _log(f"posting {len(singles):,} transactions one per request ...")
         started = time.perf_counter()
-        statuses = _post_all(
-            port=service.port, token=token, bodies=bodies, threads=args.client_threads
+        answers = _send_all(
+            port=service.port, token=token, bodies=bodies, threads=args.client_threads, path=INGEST
         )
         posted = time.perf_counter()
         credited = _wait_credited(len(items) + len(singles), timeout=1800)
         single_rate = len(singles) / (credited - started)
-        bad = [status for status in statuses if status != 202]
+        bad = sum(status != 202 for status, _ in answers)
         _log(
             f"  accepted in {posted - started:.1f}s ({len(singles) / (posted - started):,.0f}/s),"
-            f" all credited after {credited - started:.1f}s; non-202 answers: {len(bad)}"
+            f" all credited after {credited - started:.1f}s; non-202 answers: {bad}"
         )
+        latencies = _latencies(singles, answers)
         call_command("reconcile_points")
     finally:
         service.stop()
@@ -349,7 +403,14 @@ def main() -> None:
     _log(f"pgbench TPC-B:                       {tps:>10,.0f} tps")
     _log(f"ingest, batches of {args.batch:<5}:          {batch_rate:>10,.0f} credited events/s")
     _log(f"  ratio to pgbench:                  {batch_rate / tps:>10.2f}x")
-    _log(f"ingest, one transaction per request: {single_rate:>10,.0f} credited events/s")
+    _log(f"real time, one transaction a request: {single_rate:>9,.0f} credited events/s")
+    _log(f"bare authenticated GET (same gunicorn): {get_rate:>7,.0f} requests/s")
+    _log(f"  ratio (target at least 0.5):          {single_rate / get_rate:>7.2f}x")
+    _log(
+        f"202 -> ledger entry: p50 {_percentile(latencies, 50) * 1000:,.0f} ms, "
+        f"p99 {_percentile(latencies, 99) * 1000:,.0f} ms, max {max(latencies) * 1000:,.0f} ms"
+        " (target p99 under 1 s)"
+    )
     # The machine may be shared: its load says how much the figures above had to share it.
     _log(f"load average (1 min) before / after:  {load_before:.2f} / {os.getloadavg()[0]:.2f}")
     _log(peak_memory())

@@ -19,6 +19,7 @@ from points.models import Transaction
 from points.services.consumer import transactions_process
 from points.services.expiry import points_expire_due, points_expiry_warn
 from points.services.ingest import (
+    consumer_enqueue,
     consumer_scheduled_clear,
     transactions_store,
     transactions_sweep,
@@ -53,12 +54,13 @@ def transactions_process_task(max_batches: int | None = None) -> int:
     """Consume pending inbox rows, a batch per database transaction (acknowledged late).
 
     A task stops after ``max_batches`` so no message runs for long; if rows are still pending
-    it enqueues its successor, so a backlog drains without waiting for the sweeper.
+    it enqueues a successor (coalesced: rows that arrived while it ran have already woken one),
+    so a backlog drains without waiting for the sweeper.
     """
     consumer_scheduled_clear()
     processed = transactions_process(max_batches=max_batches)
     if processed and Transaction.objects.filter(status=Transaction.Status.PENDING).exists():
-        transactions_process_task.delay(max_batches=max_batches)
+        consumer_enqueue(coalesce=True)
     return processed
 
 

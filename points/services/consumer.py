@@ -530,13 +530,20 @@ def _row_fail(row_id: int, exc: BaseException) -> None:
 
 
 def transactions_process(*, max_batches: int | None = None, limit: int | None = None) -> int:
-    """Process batches until the inbox has nothing pending (or ``max_batches`` ran); the number
-    of rows processed."""
+    """Process batches until one is not full (the inbox had nothing more to claim) or
+    ``max_batches`` ran; the number of rows processed.
+
+    Stopping at the first batch that is not full, rather than claiming again at once, is what
+    keeps a stream of small deliveries (one transaction a request) in batches: the rows that
+    arrive meanwhile wake a coalesced consumer (:func:`points.services.ingest.consumer_enqueue`),
+    which claims them together a moment later instead of one claim per row.
+    """
+    limit = limit or consumer_batch_size()
     total = 0
     for _batch in range(max_batches or consumer_max_batches()):
         count = transactions_process_batch(limit=limit)
         total += count
-        if count == 0:
+        if count < limit:
             break
     return total
 

@@ -7,6 +7,7 @@ from django.utils import timezone
 from members.services.members import member_freeze
 from members.services.segments import segment_create
 from points.models import Account, Entry, Transaction
+from points.services import consumer
 from points.services.consumer import transactions_process_all
 from points.services.ingest import transactions_sweep
 from points.services.ledger import points_debit
@@ -169,3 +170,33 @@ def test_within_a_batch_each_row_gets_the_first_rule_its_amount_qualifies_for(db
         "R4": (mobile.pk, 40),
         "R5": (big.pk, 500),
     }
+
+
+def test_a_consumer_stops_at_a_batch_that_is_not_full_and_leaves_later_rows_to_the_next(
+    card_rule, monkeypatch
+):
+    """One transaction a request stays in batches: a row that arrives while a batch runs is not
+    claimed on its own at once (its ingest woke a coalesced consumer); full batches go on."""
+    member = MemberFactory()
+    ingest([tx_item(member) for _ in range(3)], process=False)
+    real = consumer.transactions_process_batch
+    claimed: list[int] = []
+
+    def batch(**kwargs) -> int:
+        count = real(**kwargs)
+        claimed.append(count)
+        if arriving:
+            ingest([tx_item(member) for _ in range(arriving.pop())], process=False)
+        return count
+
+    monkeypatch.setattr(consumer, "transactions_process_batch", batch)
+    arriving = [1]
+    assert consumer.transactions_process(limit=10) == 3
+    assert claimed == [3]
+    assert Transaction.objects.filter(status="pending").count() == 1
+
+    claimed.clear()
+    ingest([tx_item(member) for _ in range(24)], process=False)  # a backlog: 25 pending
+    assert consumer.transactions_process(limit=10) == 25
+    assert claimed == [10, 10, 5]
+    assert not Transaction.objects.filter(status="pending").exists()
